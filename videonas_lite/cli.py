@@ -1,0 +1,104 @@
+"""The ``videonas`` command: long runs outside the notebooks.
+
+``videonas synth``      write the embedded dataset (real mp4 files, UCF101 layout)
+``videonas reproduce``  generate the profile's data and execute the notebook series with papermill
+``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from videonas_lite.data import synthetic
+
+__all__ = ["main"]
+
+
+def _synth(args: argparse.Namespace) -> int:
+    config = synthetic.SynthConfig(
+        mode=args.mode,
+        classes=args.classes,
+        videos_per_class=args.videos_per_class,
+        frames=args.frames,
+        size=args.size,
+        seed=args.seed,
+    )
+    out = synthetic.generate(args.out, config, workers=args.workers)
+    print(f"wrote {config.classes * config.videos_per_class} videos ({config.mode}) to {out}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from videonas_lite.profiles import get_profile
+    from videonas_lite.runner import NotebookFailed, run_series
+
+    profile = get_profile(args.profile)
+    if profile.dataset == "embedded":
+        synthetic.ensure_dataset(profile.dataset_dir(), profile.synth_config())
+    try:
+        done = run_series(args.profile, args.out, html=not args.no_html)
+    except NotebookFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"executed {len(done)} notebooks into {args.out}")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from videonas_lite.data.probes import run_probes
+
+    results = run_probes(args.data, features=args.features, epochs=args.epochs, seed=args.seed)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the embedded dataset as mp4 files in UCF101's layout")
+    defaults = synthetic.SynthConfig()
+    s.add_argument("--out", required=True, help="output folder (replaced if it exists)")
+    s.add_argument("--mode", choices=synthetic.MODES, default=defaults.mode)
+    s.add_argument("--classes", type=int, default=defaults.classes, help=f"2..{synthetic.MAX_CLASSES}")
+    s.add_argument("--videos-per-class", type=int, default=defaults.videos_per_class)
+    s.add_argument("--frames", type=int, default=defaults.frames)
+    s.add_argument("--size", type=int, default=defaults.size, help="frame height = width (even)")
+    s.add_argument("--seed", type=int, default=defaults.seed)
+    s.add_argument("--workers", type=int, default=None, help="encoder threads (default: all cores)")
+    s.set_defaults(func=_synth)
+
+    r = sub.add_parser("reproduce", help="execute the notebook series with papermill")
+    r.add_argument("--profile", default="default")
+    r.add_argument("--out", default=None, help="default: runs/<profile>")
+    r.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    r.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("probe", help="can order-free features classify this dataset? (frame average vs differences)")
+    p.add_argument("--data", required=True, help="a dataset folder in UCF101 layout")
+    p.add_argument("--features", nargs="+", default=None)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.set_defaults(func=_probe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "out", "") is None:
+        args.out = f"runs/{args.profile}"
+    try:
+        return args.func(args)
+    except ValueError as err:  # bad values: one clear line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

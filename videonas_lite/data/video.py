@@ -1,0 +1,126 @@
+"""Reading frames from video files with decord, decoding only the frames a clip needs.
+
+``read_clip(path, indices)`` opens the file, seeks, and decodes exactly the sampled frames
+(``VideoReader.get_batch``), optionally resized by the decoder itself. PyAV appears only in
+``benchmarks/loading.py`` as the comparison.
+
+Resizing at decode time. decord hands ``width``/``height`` to FFmpeg's scaler, which filters
+properly when it shrinks a frame (no aliasing from point sampling). We let the decoder resize only
+when it is *safe and correct*: when the target keeps the aspect ratio of the source (to within one
+pixel of rounding) and never enlarges it. :func:`decode_size` computes such a size from a short-side
+target; anything else (crops, jitter) happens later on tensors (``transforms.py``).
+
+Every failure becomes a :class:`VideoReadError` that names the file and says what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["VideoInfo", "VideoReadError", "decode_size", "probe_video", "read_clip"]
+
+
+class VideoReadError(RuntimeError):
+    """A video file could not be used: missing, unreadable, empty, truncated or too short."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (frame count as decord reports it)."""
+
+    path: str
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def _open(path: str | os.PathLike, width: int = -1, height: int = -1):
+    import decord
+
+    p = Path(path)
+    if not p.is_file():
+        raise VideoReadError(p, "file not found (expected a readable video file)")
+    if p.stat().st_size == 0:
+        raise VideoReadError(p, "file is empty (0 bytes); expected an encoded video (.mp4/.avi)")
+    try:
+        return decord.VideoReader(str(p), ctx=decord.cpu(0), width=width, height=height, num_threads=1)
+    except (RuntimeError, decord.DECORDError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise VideoReadError(p, f"cannot be decoded ({first}); is it a valid, complete video?") from err
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Open ``path`` and report its frame count, fps and size; raise :class:`VideoReadError` if unusable."""
+    reader = _open(path)
+    num_frames = len(reader)
+    if num_frames <= 0:
+        raise VideoReadError(path, "contains no decodable frames")
+    height, width = reader[0].shape[:2]
+    return VideoInfo(str(path), num_frames, float(reader.get_avg_fps()), int(height), int(width))
+
+
+def decode_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
+    """The (height, width) to ask the decoder for so the short side becomes ``short_side``.
+
+    Keeps the aspect ratio (rounded to whole pixels) and never enlarges: a source already at or
+    below ``short_side`` is decoded at its own size. ``None`` means "native size".
+    """
+    if short_side is None or min(height, width) <= short_side:
+        return height, width
+    if short_side <= 0:
+        raise ValueError(f"short_side must be positive, got {short_side}")
+    scale = short_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+IndexSource = np.ndarray | list[int] | Callable[[int], np.ndarray]
+
+
+def read_clip(
+    path: str | os.PathLike,
+    indices: IndexSource,
+    short_side: int | None = None,
+    min_frames: int = 1,
+    info: VideoInfo | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the sampled frames of ``path``: returns (uint8 frames ``(T, H, W, 3)``, the indices).
+
+    ``indices`` is an index array, or a sampler ``f(num_frames) -> indices`` (``sampling.py``) called
+    with this video's frame count, so a clip costs one open, one seek and only its own frames.
+    ``short_side`` resizes in the decoder (see :func:`decode_size`); pass the video's cached
+    ``info`` to skip the extra open that learning its size otherwise costs. Videos with fewer than
+    ``min_frames`` frames raise :class:`VideoReadError`; an index outside ``[0, num_frames)`` is a
+    caller bug and raises ``IndexError`` naming the file.
+    """
+    if short_side is not None and info is None:
+        info = probe_video(path)
+    out_h, out_w = (-1, -1) if short_side is None else decode_size(info.height, info.width, short_side)
+    if info is not None and (out_h, out_w) == (info.height, info.width):
+        out_h, out_w = -1, -1
+    reader = _open(path, width=out_w, height=out_h)
+    num_frames = len(reader)
+    if num_frames < max(1, min_frames):
+        raise VideoReadError(path, f"has {num_frames} frames, expected at least {max(1, min_frames)}")
+    idx = np.asarray(indices(num_frames) if callable(indices) else indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= num_frames):
+        raise IndexError(f"{path}: frame indices {idx.tolist()} outside [0, {num_frames})")
+    try:
+        frames = reader.get_batch(idx.tolist()).asnumpy()
+    except Exception as err:  # decord raises DECORDError/RuntimeError on broken streams
+        raise VideoReadError(
+            path, f"decoding frames {idx.tolist()} failed ({str(err).splitlines()[0]}); truncated file?"
+        ) from err
+    if frames.ndim != 4 or frames.shape[0] != idx.size:
+        raise VideoReadError(path, f"decoder returned shape {frames.shape}, expected ({idx.size}, H, W, 3)")
+    return frames, idx

@@ -1,0 +1,160 @@
+"""Run profiles: ``ci`` / ``default`` / ``gpu`` / ``paper``, defined once and used by notebooks and the CLI.
+
+A notebook's first cell (tagged ``parameters``) sets ``PROFILE`` and a few knobs; its second cell
+calls :func:`resolve`, which returns the :class:`Profile` with those knobs applied and rejects a bad
+value with a message naming it. Sizes:
+
+* ``ci``      - the whole series in minutes on 2 CPU cores (CI).
+* ``default`` - a laptop CPU during a class.
+* ``gpu``     - one GPU; the embedded dataset at 112x112 crops.
+* ``paper``   - the papers' own settings on UCF101 (Peng: 8 frames of 112x112, Ns=4, Nr=2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PROFILES", "Profile", "data_root", "get_profile", "resolve"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every knob a notebook or a command may read. Units: frames, pixels, clips."""
+
+    name: str
+    # the dataset: "embedded" (generated mp4s, see data/synthetic.py) or "ucf101" / "hmdb51" on disk
+    dataset: str = "embedded"
+    synth_mode: str = "motion"
+    synth_classes: int = 16
+    synth_videos_per_class: int = 12
+    synth_frames: int = 32
+    synth_size: int = 64
+    seed: int = 0
+    split: int = 1
+    # clip sampling (Peng Sec. 2: Ns segments x Nr random frames)
+    num_segments: int = 4
+    frames_per_segment: int = 2
+    # decoding and transforms: decode short side (None = native), crop, PV-NAS scale-jitter range
+    decode_short_side: int | None = None
+    crop_size: int = 56
+    scale_jitter: tuple[int, int] | None = None
+    # loading
+    batch_size: int = 16
+    num_workers: int = 0
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def clip_frames(self) -> int:
+        return self.num_segments * self.frames_per_segment
+
+    def synth_config(self):
+        """The :class:`~videonas_lite.data.synthetic.SynthConfig` of this profile's embedded dataset."""
+        from videonas_lite.data.synthetic import SynthConfig
+
+        return SynthConfig(
+            mode=self.synth_mode,
+            classes=self.synth_classes,
+            videos_per_class=self.synth_videos_per_class,
+            frames=self.synth_frames,
+            size=self.synth_size,
+            seed=self.seed,
+        )
+
+    def dataset_dir(self) -> Path:
+        """Where this profile's data lives (the embedded dataset is generated there on first use)."""
+        if self.dataset == "embedded":
+            c = self.synth_config()
+            tag = f"{c.mode}-c{c.classes}-v{c.videos_per_class}-t{c.frames}-s{c.size}-seed{c.seed}"
+            return data_root() / "embedded" / tag
+        return data_root() / self.dataset
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile(
+        name="ci",
+        synth_classes=10,
+        synth_videos_per_class=12,
+        synth_frames=16,
+        synth_size=32,
+        crop_size=28,
+        batch_size=8,
+    ),
+    "default": Profile(name="default"),
+    "gpu": Profile(
+        name="gpu",
+        synth_videos_per_class=32,
+        synth_size=128,
+        crop_size=112,
+        scale_jitter=(112, 144),
+        batch_size=32,
+        num_workers=8,
+        device="cuda",
+    ),
+    "paper": Profile(
+        name="paper",
+        dataset="ucf101",
+        decode_short_side=128,
+        crop_size=112,
+        scale_jitter=(128, 164),
+        batch_size=72,
+        num_workers=8,
+        device="cuda",
+    ),
+}
+
+_POSITIVE = (
+    "synth_classes", "synth_videos_per_class", "synth_frames", "synth_size",
+    "num_segments", "frames_per_segment", "crop_size", "batch_size",
+)  # fmt: skip
+
+
+def _validate(p: Profile) -> Profile:
+    for name in _POSITIVE:
+        value = getattr(p, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"profile {p.name!r}: {name} must be a positive integer, got {value!r}")
+    if p.dataset not in ("embedded", "ucf101", "hmdb51"):
+        raise ValueError(f"profile {p.name!r}: dataset must be 'embedded', 'ucf101' or 'hmdb51', got {p.dataset!r}")
+    if p.split not in (1, 2, 3):
+        raise ValueError(f"profile {p.name!r}: split must be 1, 2 or 3, got {p.split!r}")
+    if p.num_workers < 0:
+        raise ValueError(f"profile {p.name!r}: num_workers must be >= 0, got {p.num_workers!r}")
+    if p.dataset == "embedded":
+        p.synth_config()  # validates mode, classes, sizes with their own messages
+        if p.crop_size > p.synth_size and p.scale_jitter is None:
+            raise ValueError(f"profile {p.name!r}: crop_size {p.crop_size} exceeds the video size {p.synth_size}")
+    if p.scale_jitter is not None:
+        low, high = p.scale_jitter
+        if not (p.crop_size <= low <= high):
+            raise ValueError(
+                f"profile {p.name!r}: scale_jitter must satisfy crop_size <= low <= high, got {p.scale_jitter!r}"
+            )
+    if p.device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"profile {p.name!r}: device must be 'cpu', 'cuda' or 'auto', got {p.device!r}")
+    return p
+
+
+def get_profile(name: str, **overrides) -> Profile:
+    """The named profile with ``overrides`` applied, validated."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown profile setting(s) {unknown}; known settings: {sorted(fields - {'name'})}")
+    return _validate(dataclasses.replace(PROFILES[name], **overrides))
+
+
+def resolve(profile: str, **knobs) -> Profile:
+    """What a notebook's second cell calls: ``resolve(PROFILE, **knobs)``. ``None`` knobs keep the default."""
+    return get_profile(profile, **{k: v for k, v in knobs.items() if v is not None})
+
+
+def data_root() -> Path:
+    """``$VIDEONAS_DATA`` if set, else the repository's ``data/`` folder."""
+    env = os.environ.get("VIDEONAS_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
