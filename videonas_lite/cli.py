@@ -26,7 +26,7 @@ def _synth(args: argparse.Namespace) -> int:
         size=args.size,
         seed=args.seed,
     )
-    out = synthetic.generate(args.out, config, workers=args.workers)
+    out = synthetic.generate(args.out, config)
     print(f"wrote {config.classes * config.videos_per_class} videos ({config.mode}) to {out}")
     return 0
 
@@ -70,7 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, default=defaults.frames)
     s.add_argument("--size", type=int, default=defaults.size, help="frame height = width (even)")
     s.add_argument("--seed", type=int, default=defaults.seed)
-    s.add_argument("--workers", type=int, default=None, help="encoder threads (default: all cores)")
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("reproduce", help="execute the notebook series with papermill")

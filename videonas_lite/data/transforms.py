@@ -23,7 +23,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ["KINETICS_MEAN", "KINETICS_STD", "as_video", "test_transform", "train_transform"]
+__all__ = ["KINETICS_MEAN", "KINETICS_STD", "as_video", "eval_transform", "train_transform"]
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -70,7 +70,7 @@ def train_transform(
     return v2.Compose(steps + _finish(mean, std))
 
 
-def test_transform(
+def eval_transform(
     crop_size: int,
     resize_short: int | None = None,
     mean: tuple[float, ...] = KINETICS_MEAN,

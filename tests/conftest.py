@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny embedded dataset and a factory of broken video files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from videonas_lite.data.synthetic import SynthConfig, _encode_mp4, generate
+
+TINY = SynthConfig(classes=4, videos_per_class=4, frames=12, size=32, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """4 classes x 4 videos of 12 frames at 32x32 (2 groups per class), generated once per session."""
+    return generate(tmp_path_factory.mktemp("tiny") / "embedded", TINY, progress=False)
+
+
+@pytest.fixture
+def dataset_copy(tiny_dataset, tmp_path) -> Path:
+    """A private copy of the tiny dataset that a test may break."""
+    return Path(shutil.copytree(tiny_dataset, tmp_path / "copy"))
+
+
+def write_video(path: Path, frames: int = 10, size: int = 32, faststart: bool = False) -> Path:
+    """A small real mp4: a bright square sliding right over a dark background."""
+    video = np.zeros((frames, size, size, 3), dtype=np.uint8)
+    for t in range(frames):
+        video[t, 8:16, t : t + 8] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _encode_mp4(video, path, fps=25)
+    return path

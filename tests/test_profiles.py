@@ -1,0 +1,50 @@
+"""Profiles: defined once, validated, with clear messages for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from videonas_lite.profiles import PROFILES, get_profile, resolve
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_is_valid(name):
+    p = get_profile(name)
+    assert p.name == name and p.clip_frames == p.num_segments * p.frames_per_segment
+
+
+def test_paper_profile_is_pengs_setting():
+    p = get_profile("paper")
+    assert (p.num_segments, p.frames_per_segment, p.crop_size, p.dataset) == (4, 2, 112, "ucf101")
+
+
+def test_resolve_applies_knobs_and_ignores_none():
+    p = resolve("ci", batch_size=3, crop_size=None)
+    assert p.batch_size == 3 and p.crop_size == PROFILES["ci"].crop_size
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"crop_size": 40}, "crop_size 40 exceeds the video size 32"),
+        ({"split": 4}, "split must be 1, 2 or 3"),
+        ({"synth_mode": "colour"}, "mode must be one of"),
+        ({"device": "tpu"}, "device must be"),
+        ({"bogus": 1}, r"unknown profile setting\(s\) \['bogus'\]"),
+    ],
+)
+def test_bad_values_fail_with_a_message(knobs, message):
+    with pytest.raises(ValueError, match=message):
+        resolve("ci", **knobs)
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match=r"unknown profile 'laptop'; choose one of"):
+        get_profile("laptop")
+
+
+def test_dataset_dir_names_the_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIDEONAS_DATA", str(tmp_path))
+    assert get_profile("ci").dataset_dir() == tmp_path / "embedded" / "motion-c10-v12-t16-s32-seed0"
+    assert get_profile("paper").dataset_dir() == tmp_path / "ucf101"

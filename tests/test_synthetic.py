@@ -1,0 +1,157 @@
+"""The embedded dataset: UCF101 layout, groups kept apart, determinism, and the factor design."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY
+from videonas_lite.data.synthetic import (
+    FACTORS,
+    MANIFEST,
+    SynthConfig,
+    _faller,
+    _sweeper,
+    _twins,
+    class_names,
+    ensure_dataset,
+    generate,
+    held_out_groups,
+    render_video,
+)
+from videonas_lite.data.video import probe_video, read_clip
+
+NAME = re.compile(r"^v_(?P<cls>[A-Za-z]+)_g(?P<g>\d{2})_c(?P<c>\d{2})\.mp4$")
+
+
+def test_ucf101_layout(tiny_dataset):
+    names = class_names("motion", TINY.classes)
+    lines = (tiny_dataset / "classInd.txt").read_text().splitlines()
+    assert lines == [f"{i + 1} {n}" for i, n in enumerate(names)]
+    for name in names:
+        videos = sorted((tiny_dataset / name).iterdir())
+        assert len(videos) == TINY.videos_per_class
+        for v in videos:
+            m = NAME.match(v.name)
+            assert m and m["cls"] == name, v.name
+    info = probe_video(next((tiny_dataset / names[0]).iterdir()))
+    assert (info.num_frames, info.height, info.width, info.fps) == (TINY.frames, TINY.size, TINY.size, TINY.fps)
+    manifest = json.loads((tiny_dataset / MANIFEST).read_text())
+    assert manifest["classes"] == names and manifest["hflip_preserves_label"] is False
+
+
+@pytest.mark.parametrize("split", [1, 2, 3])
+def test_split_lists_keep_groups_apart(tiny_dataset, split):
+    train = (tiny_dataset / f"trainlist{split:02d}.txt").read_text().split("\n")
+    test = (tiny_dataset / f"testlist{split:02d}.txt").read_text().split("\n")
+    train, test = [t for t in train if t], [t for t in test if t]
+    names = class_names("motion", TINY.classes)
+    assert len(train) + len(test) == TINY.classes * TINY.videos_per_class
+    groups = {"train": set(), "test": set()}
+    for line in train:
+        path, index = line.split()
+        assert names[int(index) - 1] == path.split("/")[0], "train lines are '<path> <1-based index>'"
+        groups["train"].add(int(NAME.match(path.split("/")[1])["g"]))
+    for line in test:
+        assert len(line.split()) == 1, "test lines are '<path>'"
+        groups["test"].add(int(NAME.match(line.split("/")[1])["g"]))
+    assert groups["train"].isdisjoint(groups["test"]) and groups["test"]
+
+
+def test_held_out_groups_follow_ucf101_proportions():
+    assert held_out_groups(25, 1) == list(range(7))  # UCF101: split 1 tests groups 1-7
+    assert held_out_groups(25, 2) == list(range(7, 14))
+    assert held_out_groups(25, 3) == list(range(14, 21))
+    assert held_out_groups(2, 1) == [0] and held_out_groups(2, 2) == [1]
+
+
+def test_same_seed_same_decoded_frames(tmp_path):
+    config = SynthConfig(classes=2, videos_per_class=2, frames=8, size=32, seed=11)
+    a = generate(tmp_path / "a", config, progress=False)
+    b = generate(tmp_path / "b", config, progress=False)
+    c = generate(tmp_path / "c", SynthConfig(classes=2, videos_per_class=2, frames=8, size=32, seed=12), progress=False)
+    for video in sorted(a.rglob("*.mp4")):
+        rel = video.relative_to(a)
+        fa, _ = read_clip(video, range(8))
+        fb, _ = read_clip(b / rel, range(8))
+        fc, _ = read_clip(c / rel, range(8))
+        np.testing.assert_array_equal(fa, fb)
+        assert np.abs(fa.astype(int) - fc).mean() > 5, "another seed draws another video"
+        assert video.read_bytes() == (b / rel).read_bytes()
+
+
+def test_ensure_dataset_reuses_or_regenerates(tmp_path):
+    config = SynthConfig(classes=2, videos_per_class=2, frames=4, size=16)
+    out = ensure_dataset(tmp_path / "d", config, progress=False)
+    stamp = (out / MANIFEST).stat().st_mtime_ns
+    assert ensure_dataset(out, config, progress=False) == out and (out / MANIFEST).stat().st_mtime_ns == stamp
+    bigger = SynthConfig(classes=3, videos_per_class=2, frames=4, size=16)
+    ensure_dataset(out, bigger, progress=False)
+    assert len((out / "classInd.txt").read_text().splitlines()) == 3
+    assert not list(tmp_path.glob(".d-*")), "no staging folder left behind"
+
+
+def test_class_names():
+    motion = class_names("motion")
+    assert len(motion) == len(set(motion)) == 2 ** len(FACTORS) >= 10
+    assert motion[0] == "LeftCwMeetSpeedUp" and motion[-1] == "RightCcwPartSlowDown"
+    assert class_names("appearance")[0] == "DiscTriangleDiamondRing"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("mode", "colour", "mode must be one of"),
+        ("classes", 17, r"classes must be in \[2, 16\]"),
+        ("classes", 1, r"classes must be in \[2, 16\]"),
+        ("size", 33, "size must be even"),
+        ("frames", 1, "frames must be >= 2"),
+        ("videos_per_class", 1, "videos_per_class must be >= 2"),
+    ],
+)
+def test_config_validation(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SynthConfig(**{field: value})
+
+
+def test_rendered_video_shape_and_range():
+    video = render_video(TINY, 0, 0, 0)
+    assert video.shape == (TINY.frames, TINY.size, TINY.size, 3) and video.dtype == np.uint8
+    assert video.std() > 10, "actors stand out from the background"
+    with pytest.raises(ValueError, match=r"class_index must be in \[0, 4\)"):
+        render_video(TINY, 4, 0, 0)
+
+
+@pytest.mark.parametrize("actor", [_sweeper, _twins])
+def test_flipping_a_factor_time_reverses_the_actor(actor):
+    """The design's key property: the other label value is the same trajectory played backwards."""
+    t = np.linspace(0, 1, 9)
+    forward = actor(np.random.default_rng(5), t, 0, 0.15)
+    backward = actor(np.random.default_rng(5), t, 1, 0.15)
+    for (x0, y0, a0), (x1, y1, a1) in zip(forward, backward, strict=True):
+        np.testing.assert_allclose(x0, x1[::-1])
+        np.testing.assert_allclose(y0, y1[::-1])
+        np.testing.assert_allclose(a0, a1[::-1])
+
+
+class _Draws:
+    """A stand-in generator whose ``uniform`` returns the given quantiles of the asked range."""
+
+    def __init__(self, *quantiles: float):
+        self.quantiles = list(quantiles)
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
+        return low + self.quantiles.pop(0) * (high - low)
+
+
+def test_speed_up_played_backwards_is_slow_down_the_other_way():
+    """The faller's direction is a fair coin, so SpeedUp and SlowDown visit the same positions."""
+    t = np.linspace(0, 1, 11)
+    # draws: travel, direction coin (< 0.5: downwards), x, angle
+    ((_, down_speed_up, _),) = _faller(_Draws(0.3, 0.2, 0.5, 0.5), t, 0, 0.15)
+    ((_, up_slow_down, _),) = _faller(_Draws(0.3, 0.8, 0.5, 0.5), t, 1, 0.15)
+    np.testing.assert_allclose(down_speed_up[::-1], up_slow_down)
+    assert np.all(np.diff(down_speed_up) > 0) and np.all(np.diff(np.diff(down_speed_up)) > 0), "accelerating"

@@ -1,0 +1,1 @@
+"""Figures and widgets for the notebooks (matplotlib, graphviz, ipywidgets with static fallbacks)."""
