@@ -84,11 +84,11 @@ def test_same_seed_same_decoded_frames(tmp_path):
 
 
 def test_ensure_dataset_reuses_or_regenerates(tmp_path):
-    config = SynthConfig(classes=2, videos_per_class=2, frames=4, size=16)
+    config = SynthConfig(classes=2, videos_per_class=2, frames=4, size=32)
     out = ensure_dataset(tmp_path / "d", config, progress=False)
     stamp = (out / MANIFEST).stat().st_mtime_ns
     assert ensure_dataset(out, config, progress=False) == out and (out / MANIFEST).stat().st_mtime_ns == stamp
-    bigger = SynthConfig(classes=3, videos_per_class=2, frames=4, size=16)
+    bigger = SynthConfig(classes=3, videos_per_class=2, frames=4, size=32)
     ensure_dataset(out, bigger, progress=False)
     assert len((out / "classInd.txt").read_text().splitlines()) == 3
     assert not list(tmp_path.glob(".d-*")), "no staging folder left behind"
@@ -155,3 +155,14 @@ def test_speed_up_played_backwards_is_slow_down_the_other_way():
     ((_, up_slow_down, _),) = _faller(_Draws(0.3, 0.8, 0.5, 0.5), t, 1, 0.15)
     np.testing.assert_allclose(down_speed_up[::-1], up_slow_down)
     assert np.all(np.diff(down_speed_up) > 0) and np.all(np.diff(np.diff(down_speed_up)) > 0), "accelerating"
+
+
+def test_a_size_decord_cannot_read_fails_at_generation(tmp_path, monkeypatch):
+    from videonas_lite.data import synthetic
+
+    with pytest.raises(ValueError, match=r"size 48: decord 0.6.0 cannot decode videos \(16, 24, 48, 72\) px wide"):
+        SynthConfig(size=48)
+    monkeypatch.setattr(synthetic, "DECORD_BAD_WIDTHS", ())  # let a bad size through: the read-back check catches it
+    with pytest.raises(ValueError, match=r"size 48: the videos cannot be read back: decord 0\.6\.0 cannot decode"):
+        generate(tmp_path / "d", SynthConfig(classes=2, videos_per_class=2, frames=4, size=48), progress=False)
+    assert not (tmp_path / "d").exists()

@@ -41,6 +41,9 @@ class Profile:
     decode_short_side: int | None = None
     crop_size: int = 56
     scale_jitter: tuple[int, int] | None = None
+    # notebook 01's probe experiment (data/probes.py): a larger copy of the embedded dataset
+    probe_videos_per_class: int = 40
+    probe_epochs: int = 20
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -64,10 +67,13 @@ class Profile:
             seed=self.seed,
         )
 
-    def dataset_dir(self) -> Path:
-        """Where this profile's data lives (the embedded dataset is generated there on first use)."""
-        if self.dataset == "embedded":
-            c = self.synth_config()
+    def dataset_dir(self, config=None) -> Path:
+        """Where this profile's data lives (the embedded dataset is generated there on first use).
+
+        ``config`` names another embedded dataset (e.g. the probe's larger copy) in the same place.
+        """
+        if self.dataset == "embedded" or config is not None:
+            c = config or self.synth_config()
             tag = f"{c.mode}-c{c.classes}-v{c.videos_per_class}-t{c.frames}-s{c.size}-seed{c.seed}"
             return data_root() / "embedded" / tag
         return data_root() / self.dataset
@@ -81,6 +87,7 @@ PROFILES: dict[str, Profile] = {
         synth_frames=16,
         synth_size=32,
         crop_size=28,
+        probe_epochs=12,
         batch_size=8,
     ),
     "default": Profile(name="default"),
@@ -108,7 +115,7 @@ PROFILES: dict[str, Profile] = {
 
 _POSITIVE = (
     "synth_classes", "synth_videos_per_class", "synth_frames", "synth_size",
-    "num_segments", "frames_per_segment", "crop_size", "batch_size",
+    "num_segments", "frames_per_segment", "crop_size", "batch_size", "probe_videos_per_class", "probe_epochs",
 )  # fmt: skip
 
 

@@ -74,6 +74,9 @@ __all__ = [
 GENERATOR_VERSION = 1
 MANIFEST = "videonas_synth.json"
 MODES = ("motion", "appearance")
+# decord 0.6.0 mis-sizes the rows of videos these many pixels wide (every even width from 16 to 160
+# was tried; only these fail), so the generator refuses them rather than write unreadable data.
+DECORD_BAD_WIDTHS = (16, 24, 48, 72)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class SynthConfig:
             (self.videos_per_class >= 2, f"videos_per_class must be >= 2, got {self.videos_per_class}"),
             (self.frames >= 2, f"frames must be >= 2, got {self.frames}"),
             (self.size >= 16 and self.size % 2 == 0, f"size must be even and >= 16, got {self.size}"),
+            (
+                self.size not in DECORD_BAD_WIDTHS,
+                f"size {self.size}: decord 0.6.0 cannot decode videos {DECORD_BAD_WIDTHS} px wide; try 32, 56 or 64",
+            ),
             (self.fps >= 1, f"fps must be >= 1, got {self.fps}"),
             (self.clips_per_group >= 1, f"clips_per_group must be >= 1, got {self.clips_per_group}"),
         ]
@@ -382,6 +389,16 @@ def _manifest(config: SynthConfig, names: list[str]) -> dict:
     }
 
 
+def _check_decodable(path: Path, config: SynthConfig) -> None:
+    """Decode one written video with decord, so a size decord cannot read fails now, not mid-course."""
+    from videonas_lite.data.video import VideoReadError, read_clip
+
+    try:
+        read_clip(path, range(config.frames))
+    except VideoReadError as err:
+        raise ValueError(f"size {config.size}: the videos cannot be read back: {err.problem}") from err
+
+
 def generate(out: str | os.PathLike, config: SynthConfig, progress: bool = True) -> Path:
     """Write the dataset to ``out`` (replacing what is there) and return ``out``.
 
@@ -405,6 +422,7 @@ def generate(out: str | os.PathLike, config: SynthConfig, progress: bool = True)
             _encode_mp4(render_video(config, class_index, group, clip), Path(path), config.fps)
             bar.update()
         bar.close()
+        _check_decodable(Path(jobs[0][4]), config)
         _write_lists(staging, config, names)
         (staging / MANIFEST).write_text(json.dumps(_manifest(config, names), indent=2) + "\n")
         if out.exists():

@@ -118,9 +118,14 @@ def read_clip(
     try:
         frames = reader.get_batch(idx.tolist()).asnumpy()
     except Exception as err:  # decord raises DECORDError/RuntimeError on broken streams
-        raise VideoReadError(
-            path, f"decoding frames {idx.tolist()} failed ({str(err).splitlines()[0]}); truncated file?"
-        ) from err
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "DECORDArrayCopyFromTo" in message:  # decord 0.6.0 mis-sizes rows of some widths (16, 24, 48, 72 px)
+            raise VideoReadError(
+                path,
+                "decord 0.6.0 cannot decode frames of this width (a known row-padding bug seen at "
+                "16/24/48/72 px); decode at another size (short_side) or re-encode the video",
+            ) from err
+        raise VideoReadError(path, f"decoding frames {idx.tolist()} failed ({message}); truncated file?") from err
     if frames.ndim != 4 or frames.shape[0] != idx.size:
         raise VideoReadError(path, f"decoder returned shape {frames.shape}, expected ({idx.size}, H, W, 3)")
     return frames, idx

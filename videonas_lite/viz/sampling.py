@@ -10,7 +10,7 @@ import numpy as np
 
 from videonas_lite.data.sampling import tsn_test_indices, tsn_train_indices
 
-__all__ = ["plot_frames", "plot_timeline", "sampling_widget", "timeline_grid"]
+__all__ = ["clip_animation", "plot_frames", "plot_timeline", "sampling_widget", "timeline_grid"]
 
 
 def plot_timeline(num_frames: int, num_segments: int, frames_per_segment: int, draws: int = 3, seed: int = 0, ax=None):
@@ -80,3 +80,29 @@ def plot_frames(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], size: float 
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def clip_animation(videos: Sequence[tuple[str, np.ndarray]], fps: int = 8, size: float = 1.8) -> str:
+    """Side-by-side looping animation of uint8 videos ``(T, H, W, 3)`` as self-contained HTML (to_jshtml).
+
+    It plays in an executed notebook and its HTML export without a kernel.
+    """
+    from matplotlib import animation
+
+    fig, axes = plt.subplots(1, len(videos), figsize=(size * len(videos), size + 0.3), squeeze=False)
+    images = []
+    for ax, (label, video) in zip(axes[0], videos, strict=True):
+        images.append(ax.imshow(video[0]))
+        ax.set_title(label, fontsize=7)
+        ax.axis("off")
+    length = max(len(v) for _, v in videos)
+
+    def draw(t: int):
+        for image, (_, video) in zip(images, videos, strict=True):
+            image.set_data(video[min(t, len(video) - 1)])
+        return images
+
+    anim = animation.FuncAnimation(fig, draw, frames=length, interval=1000 / fps, blit=True)
+    html = anim.to_jshtml(default_mode="loop")
+    plt.close(fig)
+    return html
