@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,14 +19,8 @@ __all__ = ["main"]
 
 
 def _synth(args: argparse.Namespace) -> int:
-    config = synthetic.SynthConfig(
-        mode=args.mode,
-        classes=args.classes,
-        videos_per_class=args.videos_per_class,
-        frames=args.frames,
-        size=args.size,
-        seed=args.seed,
-    )
+    fields = {f.name for f in dataclasses.fields(synthetic.SynthConfig)}
+    config = synthetic.SynthConfig(**{k: v for k, v in vars(args).items() if k in fields})
     out = synthetic.generate(args.out, config)
     print(f"wrote {config.classes * config.videos_per_class} videos ({config.mode}) to {out}")
     return 0

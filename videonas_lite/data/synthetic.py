@@ -234,7 +234,9 @@ def _sweeper(rng: np.random.Generator, t: np.ndarray, arrow: int, radius: float)
 
 def _spinner(rng: np.random.Generator, t: np.ndarray, arrow: int, radius: float):
     """``Cw`` (0) or ``Ccw`` (1): a uniform start angle turned by +-turn over the clip."""
-    turn = rng.uniform(0.6 * math.pi, math.pi) * (1 if arrow == 0 else -1)
+    turn = rng.uniform(
+        0.8 * math.pi, 1.2 * math.pi
+    )  # < 60 deg per sampled step: no aliasing * (1 if arrow == 0 else -1)
     angle = rng.uniform(0, 2 * math.pi) + turn * t
     x = np.full_like(t, rng.uniform(0.4, 0.6))
     y = np.full_like(t, rng.uniform(0.4, 0.6))
@@ -243,7 +245,7 @@ def _spinner(rng: np.random.Generator, t: np.ndarray, arrow: int, radius: float)
 
 def _twins(rng: np.random.Generator, t: np.ndarray, arrow: int, radius: float):
     """``Meet`` (0) or ``Part`` (1): two copies whose distance shrinks or grows along a random axis."""
-    near, far = rng.uniform(2.2 * radius, 2.5 * radius), rng.uniform(0.8, 0.9) - 2 * radius
+    near, far = rng.uniform(0.0, radius), rng.uniform(0.85, 0.95) - 2 * radius  # from overlapping to apart
     gap = _ramp(t, far, near) if arrow == 0 else _ramp(t, near, far)
     axis = rng.uniform(0, math.pi)
     cx, cy = rng.uniform(0.47, 0.53, size=2)

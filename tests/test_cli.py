@@ -1,0 +1,23 @@
+"""The `videonas` command."""
+
+from __future__ import annotations
+
+from videonas_lite.cli import main
+from videonas_lite.data.synthetic import class_names
+
+
+def test_synth_writes_the_dataset(tmp_path, capsys):
+    out = tmp_path / "d"
+    args = ["synth", "--out", str(out), "--classes", "3", "--videos-per-class", "2", "--frames", "6", "--size", "32"]
+    assert main(args) == 0
+    assert "wrote 6 videos (motion)" in capsys.readouterr().out
+    assert (out / "classInd.txt").read_text().split()[1::2] == class_names("motion", 3)
+    assert main([*args[:2], str(tmp_path / "a"), *args[3:], "--mode", "appearance"]) == 0
+    assert (tmp_path / "a" / "classInd.txt").read_text().split()[1] == "DiscTriangleDiamondRing"
+
+
+def test_bad_values_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "x"), "--classes", "40"]) == 2
+    assert capsys.readouterr().err.strip() == "error: classes must be in [2, 16], got 40"
+    assert main(["reproduce", "--profile", "laptop"]) == 2
+    assert "unknown profile 'laptop'" in capsys.readouterr().err
