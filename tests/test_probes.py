@@ -11,18 +11,19 @@ from videonas_lite.data.synthetic import SynthConfig, generate
 
 @pytest.fixture(scope="module")
 def probe_results(tmp_path_factory):
-    config = SynthConfig(classes=10, videos_per_class=40, frames=16, size=56, seed=1)
+    config = SynthConfig(classes=10, videos_per_class=40, frames=16, size=32, seed=1)  # notebook 01 (ci): seed 0
     root = generate(tmp_path_factory.mktemp("probe") / "motion", config, progress=False)
-    results = run_probes(root, features=["frame_average", "frame_differences"], epochs=16)
+    results = run_probes(root, features=["frame_average", "random_frame", "frame_differences"], epochs=16)
     return {r["feature"]: r for r in results}, 10 * 12  # 12 test videos per class (6 of 20 groups)
 
 
-def test_frame_average_is_at_chance(probe_results):
+@pytest.mark.parametrize("feature", ["frame_average", "random_frame"])
+def test_order_free_features_are_at_chance(probe_results, feature):
     results, n_test = probe_results
-    r = results["frame_average"]
+    r = results[feature]
     margin = 3 * np.sqrt(r["chance"] * (1 - r["chance"]) / n_test)  # 3 binomial standard deviations
     assert r["test_accuracy"] < r["chance"] + margin, r
-    assert all(abs(a - 0.5) < 0.2 for a in r["factor_accuracy"].values()), r["factor_accuracy"]
+    assert all(abs(a - 0.5) < 0.15 for a in r["factor_accuracy"].values()), r["factor_accuracy"]
 
 
 def test_frame_differences_separate_the_classes(probe_results):
@@ -40,4 +41,4 @@ def test_unknown_feature():
 
     with pytest.raises(ValueError, match="unknown feature 'optical_flow'"):
         probe("optical_flow", None, None, 2)
-    assert set(FEATURES) == {"frame_average", "middle_frame", "frame_differences"}
+    assert set(FEATURES) == {"frame_average", "random_frame", "frame_differences"}

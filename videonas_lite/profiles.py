@@ -43,7 +43,7 @@ class Profile:
     scale_jitter: tuple[int, int] | None = None
     # notebook 01's probe experiment (data/probes.py): a larger copy of the embedded dataset
     probe_videos_per_class: int = 40
-    probe_epochs: int = 20
+    probe_epochs: int = 16
     # loading
     batch_size: int = 16
     num_workers: int = 0

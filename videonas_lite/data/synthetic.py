@@ -29,6 +29,11 @@ Hence each actor visits the same multiset of states whatever the label: the fram
 sit in disjoint cells, so it is the sum of per-actor averages) and a frame drawn at random have the
 same distribution for every class. No order-free statistic can beat chance; the label lives only
 in temporal order. Only the distractor can overlap an actor and break this by a few pixels.
+What this does *not* cover: a frame at a known time ``t``. Knowing when a frame was taken is
+temporal information, and progress shows in some states (the twins are closer at ``t = 0.6`` when
+they meet than when they part), so a fixed-time frame leaks a little unless ``t = 0.5``; start
+positions are therefore not identically distributed either (a Right sweep starts at the left end).
+Equal multisets and equal start distributions cannot both hold without wrap-around motion.
 
 *Appearance mode*. The same generator with the roles swapped: each actor's shape encodes the label
 (one of its two shapes per factor) and its time arrow is a fair coin. One frame suffices.
