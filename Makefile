@@ -25,6 +25,7 @@ dot:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing the graphviz renderer (dot) with apt-get"; \
 	    (apt-get install -y -qq graphviz >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)); \
+	    command -v dot >/dev/null 2>&1 || { echo "error: apt-get could not install graphviz; install it, then re-run" >&2; exit 1; }; \
 	  else \
 	    echo "error: graphviz 'dot' not found; install it with 'sudo apt-get install graphviz' or 'conda install -c conda-forge graphviz python-graphviz'" >&2; exit 1; \
 	  fi; }
