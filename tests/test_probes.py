@@ -29,11 +29,9 @@ def test_order_free_features_are_at_chance(probe_results, feature):
 def test_frame_differences_separate_the_classes(probe_results):
     results, _ = probe_results
     r = results["frame_differences"]
-    assert r["test_accuracy"] > 2.5 * r["chance"], r
-    assert r["test_accuracy"] > results["frame_average"]["test_accuracy"] + 0.15, r
-    # the sweeper's and the faller's time arrows are plain in frame differences; the spinner's and the
-    # twins' need spatial reasoning this small 2D probe does only partly (the searched networks get 3D ops)
-    assert sorted(r["factor_accuracy"].values())[-2] > 0.75, r["factor_accuracy"]
+    assert r["test_accuracy"] > 5 * r["chance"], r
+    assert r["test_accuracy"] > results["frame_average"]["test_accuracy"] + 0.4, r
+    assert min(r["factor_accuracy"].values()) > 0.8, r["factor_accuracy"]  # every time arrow is read
 
 
 def test_unknown_feature():

@@ -14,6 +14,7 @@ from videonas_lite.data.synthetic import (
     MANIFEST,
     SynthConfig,
     _faller,
+    _spinner,
     _sweeper,
     _twins,
     class_names,
@@ -88,6 +89,10 @@ def test_ensure_dataset_reuses_or_regenerates(tmp_path):
     out = ensure_dataset(tmp_path / "d", config, progress=False)
     stamp = (out / MANIFEST).stat().st_mtime_ns
     assert ensure_dataset(out, config, progress=False) == out and (out / MANIFEST).stat().st_mtime_ns == stamp
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "source_digest": "an older generator"}))
+    ensure_dataset(out, config, progress=False)
+    assert json.loads((out / MANIFEST).read_text())["source_digest"] == manifest["source_digest"], "regenerated"
     bigger = SynthConfig(classes=3, videos_per_class=2, frames=4, size=32)
     ensure_dataset(out, bigger, progress=False)
     assert len((out / "classInd.txt").read_text().splitlines()) == 3
@@ -135,6 +140,15 @@ def test_flipping_a_factor_time_reverses_the_actor(actor):
         np.testing.assert_allclose(x0, x1[::-1])
         np.testing.assert_allclose(y0, y1[::-1])
         np.testing.assert_allclose(a0, a1[::-1])
+
+
+def test_cw_and_ccw_turn_the_same_amount_in_opposite_senses():
+    t = np.linspace(0, 1, 9)
+    ((_, _, cw),) = _spinner(np.random.default_rng(3), t, 0, 0.15)
+    ((_, _, ccw),) = _spinner(np.random.default_rng(3), t, 1, 0.15)
+    assert np.all(np.diff(cw) > 0) and np.all(np.diff(ccw) < 0), "Cw: angle grows (clockwise on screen)"
+    np.testing.assert_allclose(cw - cw[0], -(ccw - ccw[0]))
+    assert 0.5 * np.pi <= cw[-1] - cw[0] <= 0.8 * np.pi
 
 
 class _Draws:

@@ -10,8 +10,9 @@ HMDB51 layout (``root/<class>/<video>.avi``; lists in ``root/testTrainMulti_7030
 
     <class>_test_split<k>.txt   "<video>.avi 1"   (1 = train, 2 = test, 0 = unused); classes sorted by name
 
-A :class:`VideoClipDataset` item is ``(clip, label)`` - clip float ``(C, T, H, W)``, label 0-based -
-or ``(clip, label, path)`` with ``return_path=True``. Sampling and augmentation draw from a generator
+A :class:`VideoClipDataset` item is ``(clip, label)`` - clip ``(C, T, H, W)``, float after the
+transforms of ``transforms.py`` (uint8 without a transform), label 0-based - or ``(clip, label, path)``
+with ``return_path=True``. Sampling and augmentation draw from a generator
 seeded by ``(seed, epoch, index)``, so an item is the same in any worker, order or resumed run.
 
 Bad input. A missing root, list file or class folder, a list line naming an unknown class or a

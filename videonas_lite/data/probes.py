@@ -16,8 +16,7 @@ the twins' separation at 58% of the clip differs between Meet and Part. See ``sy
 With the embedded dataset's manifest at hand, the head predicts the four binary factors (a sigmoid
 each, so every video trains every factor) and the class is their most likely combination; the
 balanced accuracy of each factor (chance 50%) is reported too. Training shifts each input by up to
-1/8 of its size (wrap-around), for every feature alike. The probe is small on purpose; the
-spinner's rotation sense is the factor it reads worst.
+1/8 of its size (wrap-around), for every feature alike.
 
 Clips come from the dataset's own sampler (TSN, Peng Sec. 2); training uses ``draws`` random draws
 per video (a fresh TSN draw is fresh data), testing the deterministic one.
