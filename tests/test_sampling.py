@@ -61,9 +61,14 @@ def test_tsn_test_is_deterministic_segment_centres(L, ns, nr):
     idx = tsn_test_indices(L, ns, nr)
     np.testing.assert_array_equal(idx, tsn_test_indices(L, ns, nr))
     n = ns * nr
-    expected = np.minimum(np.floor((np.arange(n) + 0.5) * L / n), L - 1).astype(np.int64)
+    expected = np.minimum([((2 * i + 1) * L) // (2 * n) for i in range(n)], L - 1)  # exact integer floor
     np.testing.assert_array_equal(idx, expected)
     assert np.all(np.diff(idx) >= 0) and idx.max() < L
+
+
+def test_segment_centre_that_is_an_exact_integer():
+    """(7 + 0.5) * 392 / 12 = 245 exactly; float ``(i + 0.5) * (L / n)`` gives 244.999... (found by CI)."""
+    assert tsn_test_indices(392, 3, 4)[7] == 245
 
 
 def test_tsn_test_example_by_hand():

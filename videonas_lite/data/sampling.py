@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -49,17 +50,21 @@ def _check(num_frames: int, **counts: int) -> None:
             raise ValueError(f"{name} must be >= 1, got {value}")
 
 
-def uniform_grid(num_frames: int, num_samples: int, offset: float = 0.5) -> np.ndarray:
+def uniform_grid(num_frames: int, num_samples: int, offset: Fraction | float = Fraction(1, 2)) -> np.ndarray:
     """Indices ``floor((i + offset) * L / n)``, ``i = 0..n-1``: ``n`` points spread evenly over ``L`` frames.
 
-    ``offset=0.5`` takes the centre of each of the ``n`` equal sub-segments (TSN's test sampling).
-    Valid for any ``L >= 1``; for ``L < n`` indices repeat (the short-video rule).
+    ``offset=1/2`` takes the centre of each of the ``n`` equal sub-segments (TSN's test sampling).
+    Valid for any ``L >= 1``; for ``L < n`` indices repeat (the short-video rule). Computed in exact
+    rational arithmetic: ``(i + 0.5) * (L / n)`` in floats lands one frame early when the product is
+    an integer (``L=392, n=12, i=7`` gives 244.99999 instead of 245).
     """
     _check(num_frames, num_samples=num_samples)
-    if not 0.0 <= offset < 1.0:
+    off = Fraction(offset)
+    if not 0 <= off < 1:
         raise ValueError(f"offset must be in [0, 1), got {offset}")
-    positions = (np.arange(num_samples) + offset) * (num_frames / num_samples)
-    return np.minimum(positions.astype(np.int64), num_frames - 1)
+    den = off.denominator * num_samples
+    positions = [((i * off.denominator + off.numerator) * num_frames) // den for i in range(num_samples)]
+    return np.minimum(np.asarray(positions, dtype=np.int64), num_frames - 1)
 
 
 def tsn_train_indices(
@@ -120,7 +125,9 @@ def multi_clip_indices(num_frames: int, num_clips: int, num_samples: int, window
     """
     _check(num_frames, num_clips=num_clips, num_samples=num_samples)
     if window is None:
-        return np.stack([uniform_grid(num_frames, num_samples, (j + 0.5) / num_clips) for j in range(num_clips)])
+        return np.stack(
+            [uniform_grid(num_frames, num_samples, Fraction(2 * j + 1, 2 * num_clips)) for j in range(num_clips)]
+        )
     span = min(window, num_frames)
     starts = np.linspace(0, num_frames - span, num_clips).round().astype(np.int64)
     return np.stack([s + uniform_grid(span, num_samples) for s in starts])
