@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from videonas_lite.data.synthetic import SynthConfig, _encode_mp4, generate
 
@@ -33,3 +35,10 @@ def write_video(path: Path, frames: int = 10, size: int = 32, faststart: bool = 
     path.parent.mkdir(parents=True, exist_ok=True)
     _encode_mp4(video, path, fps=25)
     return path
+
+
+# CI runs a fixed (derandomised) set of examples so that a pass or failure is reproducible;
+# `HYPOTHESIS_PROFILE=deep make test` searches far wider (run it after changing a sampler).
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile("deep", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
