@@ -44,6 +44,9 @@ class Profile:
     # notebook 01's probe experiment (data/probes.py): a larger copy of the embedded dataset
     probe_videos_per_class: int = 40
     probe_epochs: int = 16
+    # search networks (nas/networks.py): Peng's initial channels (the paper: 4) and PV-NAS's (the paper: 64)
+    peng_channels: int = 4
+    pvnas_channels: int = 8
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -88,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         synth_size=32,
         crop_size=28,
         probe_epochs=12,
+        pvnas_channels=4,
         batch_size=8,
     ),
     "default": Profile(name="default"),
@@ -100,6 +104,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=32,
         num_workers=8,
         device="cuda",
+        pvnas_channels=16,
     ),
     "paper": Profile(
         name="paper",
@@ -109,6 +114,7 @@ PROFILES: dict[str, Profile] = {
         scale_jitter=(128, 164),
         batch_size=72,
         num_workers=8,
+        pvnas_channels=64,
         device="cuda",
     ),
 }
@@ -116,6 +122,7 @@ PROFILES: dict[str, Profile] = {
 _POSITIVE = (
     "synth_classes", "synth_videos_per_class", "synth_frames", "synth_size",
     "num_segments", "frames_per_segment", "crop_size", "batch_size", "probe_videos_per_class", "probe_epochs",
+    "peng_channels", "pvnas_channels",
 )  # fmt: skip
 
 

@@ -1,0 +1,119 @@
+"""Search networks of both papers: a stem, a stack of search cells, global pooling, a classifier.
+
+* :func:`peng_search_net` (Peng Sec. 3, Implementation): 3 layers of one searched module, 4 initial
+  channels, n = 4 nodes, eight (2+1)D ops; resolution halved and channels doubled where a layer
+  reduces (layers ``L // 3`` and ``2 L // 3``, DARTS's rule: the 2nd and 3rd of 3). One alpha tensor
+  for normal cells and one for reduction cells.
+* :func:`pvnas_search_net` (PV-NAS Sec. 4.2.1, Fig. 5a): S-NC -> S-RC -> T-NC -> T-RC, spatial cells on
+  O_s and temporal cells on O_t, one alpha tensor per cell category.
+
+The stem is a 1x3x3 conv and BN to ``3 C`` channels (DARTS's stem multiplier), so all temporal
+modelling happens inside the searched cells. Architecture parameters (``alphas``, a ParameterDict
+keyed by cell kind) are kept apart from the weights: :meth:`SearchNetwork.arch_parameters` and
+:meth:`SearchNetwork.weight_parameters` partition :meth:`parameters`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from videonas_lite.nas import ops as O
+from videonas_lite.nas.cells import SearchCell, num_edges
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One layer of a search network: which alpha tensor it reads, its op set, whether it reduces."""
+
+    kind: str
+    op_names: tuple[str, ...]
+    reduction: bool
+
+
+class SearchNetwork(nn.Module):
+    """Stem -> search cells (``plan``) -> global average pool -> linear classifier."""
+
+    def __init__(
+        self,
+        plan: Sequence[CellSpec],
+        num_classes: int,
+        channels: int = 4,
+        nodes: int = 4,
+        stem_multiplier: int = 3,
+        in_channels: int = 3,
+        alpha_init: float = 1e-3,
+        reference: bool = False,
+    ):
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if channels < 2:
+            raise ValueError(f"channels must be >= 2 (a factorized reduce splits them in two), got {channels}")
+        self.plan, self.nodes, self.reference = tuple(plan), nodes, reference
+        c_stem = stem_multiplier * channels
+        self.stem = nn.Sequential(O.conv(in_channels, c_stem, (1, 3, 3)), nn.BatchNorm3d(c_stem))
+        self.cells = nn.ModuleList()
+        c_pp, c_p, c, reduction_prev = c_stem, c_stem, channels, False
+        for spec in self.plan:
+            c = 2 * c if spec.reduction else c
+            cell = SearchCell(c_pp, c_p, c, spec.reduction, reduction_prev, spec.op_names, nodes)
+            self.cells.append(cell)
+            c_pp, c_p, reduction_prev = c_p, cell.out_channels, spec.reduction
+        self.classifier = nn.Linear(c_p, num_classes)
+        kinds: dict[str, tuple[str, ...]] = {}
+        for spec in self.plan:
+            if kinds.setdefault(spec.kind, spec.op_names) != spec.op_names:
+                raise ValueError(f"cell kind {spec.kind!r} is given two different op sets")
+        self.op_names = kinds
+        self.alphas = nn.ParameterDict(
+            {
+                kind: nn.Parameter(alpha_init * torch.randn(num_edges(nodes), len(names)))
+                for kind, names in kinds.items()
+            }
+        )
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The alphas, one ``(M, |O|)`` tensor per cell kind (the upper level of Peng Eq. 1)."""
+        return list(self.alphas.values())
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter that is not an alpha (the lower level of Peng Eq. 1)."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def op_weights(self) -> dict[str, torch.Tensor]:
+        """``softmax(alpha)`` over each edge's ops, per cell kind (PV-NAS Eq. 2's mixing weights)."""
+        return {kind: alpha.softmax(dim=-1) for kind, alpha in self.alphas.items()}
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """Logits for ``clips`` of shape ``(N, 3, T, H, W)``."""
+        if clips.dim() != 5:
+            raise ValueError(f"expected clips of shape (N, C, T, H, W), got {tuple(clips.shape)}")
+        weights = self.op_weights()
+        s0 = s1 = self.stem(clips)
+        for spec, cell in zip(self.plan, self.cells, strict=True):
+            run = cell.forward_reference if self.reference else cell
+            s0, s1 = s1, run(s0, s1, weights[spec.kind])
+        return self.classifier(s1.mean(dim=(2, 3, 4)))
+
+
+def peng_search_net(num_classes: int, channels: int = 4, layers: int = 3, nodes: int = 4, **kwargs) -> SearchNetwork:
+    """Peng et al.'s search network N(C): ``layers`` cells of the eight-op module, reductions at L/3, 2L/3."""
+    reductions = {layers // 3, 2 * layers // 3}
+    names = O.op_names("peng")
+    plan = [CellSpec("reduce" if i in reductions else "normal", names, i in reductions) for i in range(layers)]
+    return SearchNetwork(plan, num_classes, channels, nodes, **kwargs)
+
+
+PVNAS_PLAN = (("S-NC", "pvnas_spatial", False), ("S-RC", "pvnas_spatial", True),
+              ("T-NC", "pvnas_temporal", False), ("T-RC", "pvnas_temporal", True))  # fmt: skip
+
+
+def pvnas_search_net(num_classes: int, channels: int = 16, nodes: int = 4, **kwargs) -> SearchNetwork:
+    """PV-NAS's search network (Fig. 5a): S-NC -> S-RC -> T-NC -> T-RC; the paper uses 64 initial channels."""
+    plan = [CellSpec(kind, O.op_names(ops), red) for kind, ops, red in PVNAS_PLAN]
+    return SearchNetwork(plan, num_classes, channels, nodes, **kwargs)
