@@ -58,3 +58,15 @@ def test_a_failing_cell_is_named(tmp_path):
 def test_a_bad_parameter_fails_in_the_resolution_cell(tmp_path):
     with pytest.raises(NotebookFailed, match=r"00_overview\.ipynb: cell .*unknown profile 'nope'"):
         execute(NOTEBOOKS[0], tmp_path, profile="nope")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_cells_are_not_commented_code(path):
+    """A converter that keeps the ``# `` comment prefix turns every markdown line into a heading."""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    bad = [
+        i
+        for i, c in enumerate(cells)
+        if len(lines := c.source.splitlines()) > 1 and all(s.startswith("#") for s in lines)
+    ]
+    assert not bad, f"{path.name}: markdown cells {bad} have '#' on every line"
