@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videonas_lite.nas import kernels
 from videonas_lite.nas import ops as O
 
 
@@ -115,28 +116,36 @@ class SearchCell(nn.Module):
                 states.append(sums[j - 2])
             out_edges = [e for e, (src, _) in enumerate(self.edges) if src == j]
             mixed = _mixed_outgoing([self.mixed[e] for e in out_edges], states[j], weights[out_edges])
-            for k, e in enumerate(out_edges):
+            for e, y in zip(out_edges, mixed, strict=True):
                 node = self.edges[e][1]
-                sums[node] = mixed[:, k] if sums[node] is None else sums[node] + mixed[:, k]
+                sums[node] = y if sums[node] is None else sums[node] + y
         states.append(sums[-1])
         return torch.cat(states[2:], dim=1)
 
 
-def _mixed_outgoing(edges: list[MixedOp], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``[o_bar^{e}(x) for e in edges]`` stacked as ``(N, k, C, T, H, W)``: all edges leave the same node."""
+def _mixed_outgoing(edges: list[MixedOp], x: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor]:
+    """``[o_bar^{e}(x) for e in edges]`` for edges that all leave the same node (``weights``: ``k x |O|``).
+
+    Ops with parameters come out stacked (``N, k C, ...``) and are mixed with one per-channel scale each
+    (``softmax(alpha)_{e, o}`` repeated over edge ``e``'s C channels); parameter-free ops give one
+    tensor shared by all edges and are mixed edge by edge.
+    """
     k, relu_cache = len(edges), {}
-    total = None
+    stacked, shared = None, [None] * k
     for o in range(len(edges[0].ops)):
         same_op = [edge.ops[o] for edge in edges]
         if isinstance(same_op[0], O.Zero):
             continue
-        y, shared = _stacked(same_op, x, relu_cache)
-        y = y.unsqueeze(1) if shared else y.unflatten(1, (k, -1))
-        w = weights[:, o].view(1, k, *([1] * (y.dim() - 2)))
-        total = y * w if total is None else torch.addcmul(total, y, w)
-    if total is None:  # every op is Zero
-        return edges[0].ops[0](x).unsqueeze(1).expand(-1, k, *([-1] * (x.dim() - 1)))
-    return total.expand(-1, k, *total.shape[2:]) if total.shape[1] == 1 else total
+        y, is_shared = _stacked(same_op, x, relu_cache)
+        if is_shared:
+            shared = [y * weights[e, o] if s is None else s + y * weights[e, o] for e, s in enumerate(shared)]
+        else:
+            scale = weights[:, o].repeat_interleave(y.shape[1] // k).view(1, -1, *([1] * (y.dim() - 2)))
+            stacked = y * scale if stacked is None else torch.addcmul(stacked, y, scale)
+    if stacked is None and shared[0] is None:  # every op is Zero
+        return [edges[0].ops[0](x)] * k
+    parts = [None] * k if stacked is None else stacked.chunk(k, dim=1)
+    return [p if s is None else s if p is None else p + s for p, s in zip(parts, shared, strict=True)]
 
 
 def _leaves(module: nn.Module) -> list[nn.Module]:
@@ -161,7 +170,7 @@ def _stacked(same_op: list[nn.Module], x: torch.Tensor, relu_cache: dict) -> tup
         elif isinstance(layer, nn.Conv3d):
             x, shared = _stacked_conv([ls[depth] for ls in layers], x, shared), False
         elif isinstance(layer, nn.BatchNorm3d):
-            x = F.batch_norm(x, None, None, training=True, eps=layer.eps)
+            x = kernels.batch_norm(x, layer.eps)
         else:  # parameter-free and channel by channel (a pool, the identity): stacking is harmless
             x = layer(x)
     return x, shared
@@ -178,11 +187,11 @@ def _stacked_conv(convs: list[nn.Conv3d], x: torch.Tensor, shared: bool) -> torc
     """One conv for ``k`` edges: weights concatenated along the output channels, ``groups`` scaled by ``k``."""
     c, k = convs[0], len(convs)
     if shared and c.groups > 1:  # a depthwise conv needs each edge's own copy of the input
-        x = x.repeat(1, k, *([1] * (x.dim() - 2)))
+        x = torch.cat([x] * k, dim=1)
         shared = False
     weight = torch.cat([m.weight for m in convs]) if k > 1 else c.weight
     groups = c.groups if shared else c.groups * k
-    return F.conv3d(x, weight, None, c.stride, c.padding, c.dilation, groups)
+    return kernels.conv3d(x, weight, c.stride, c.padding, c.dilation, groups)
 
 
 def _stacked_factorized_reduce(same_op: list[O.FactorizedReduce], x: torch.Tensor) -> torch.Tensor:
@@ -191,7 +200,7 @@ def _stacked_factorized_reduce(same_op: list[O.FactorizedReduce], x: torch.Tenso
     odd = F.pad(x, (0, 1, 0, 1))[:, :, :, 1:, 1:]
     even_w = torch.cat([m.conv_even.weight for m in same_op])
     odd_w = torch.cat([m.conv_odd.weight for m in same_op])
-    even = F.conv3d(x, even_w, None, (1, 2, 2)).unflatten(1, (k, -1))
-    odd = F.conv3d(odd, odd_w, None, (1, 2, 2)).unflatten(1, (k, -1))
+    even = kernels.conv3d(x, even_w, (1, 2, 2)).unflatten(1, (k, -1))
+    odd = kernels.conv3d(odd, odd_w, (1, 2, 2)).unflatten(1, (k, -1))
     y = torch.cat([even, odd], dim=2).flatten(1, 2)
-    return F.batch_norm(y, None, None, training=True, eps=same_op[0].bn.eps)
+    return kernels.batch_norm(y, same_op[0].bn.eps)

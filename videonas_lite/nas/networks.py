@@ -8,7 +8,9 @@
   O_s and temporal cells on O_t, one alpha tensor per cell category.
 
 The stem is a 1x3x3 conv and BN to ``3 C`` channels (DARTS's stem multiplier), so all temporal
-modelling happens inside the searched cells. Architecture parameters (``alphas``, a ParameterDict
+modelling happens inside the searched cells. Clips are stored ``channels_last_3d`` inside the network
+(see nas/kernels.py: the (2+1)D convs then run as 2D convs on views); ``channels_last=False`` keeps
+PyTorch's default layout. Architecture parameters (``alphas``, a ParameterDict
 keyed by cell kind) are kept apart from the weights: :meth:`SearchNetwork.arch_parameters` and
 :meth:`SearchNetwork.weight_parameters` partition :meth:`parameters`.
 """
@@ -47,6 +49,7 @@ class SearchNetwork(nn.Module):
         in_channels: int = 3,
         alpha_init: float = 1e-3,
         reference: bool = False,
+        channels_last: bool = True,
     ):
         super().__init__()
         if num_classes < 2:
@@ -54,6 +57,7 @@ class SearchNetwork(nn.Module):
         if channels < 2:
             raise ValueError(f"channels must be >= 2 (a factorized reduce splits them in two), got {channels}")
         self.plan, self.nodes, self.reference = tuple(plan), nodes, reference
+        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         c_stem = stem_multiplier * channels
         self.stem = nn.Sequential(O.conv(in_channels, c_stem, (1, 3, 3)), nn.BatchNorm3d(c_stem))
         self.cells = nn.ModuleList()
@@ -94,7 +98,7 @@ class SearchNetwork(nn.Module):
         if clips.dim() != 5:
             raise ValueError(f"expected clips of shape (N, C, T, H, W), got {tuple(clips.shape)}")
         weights = self.op_weights()
-        s0 = s1 = self.stem(clips)
+        s0 = s1 = self.stem(clips.contiguous(memory_format=self.memory_format))
         for spec, cell in zip(self.plan, self.cells, strict=True):
             run = cell.forward_reference if self.reference else cell
             s0, s1 = s1, run(s0, s1, weights[spec.kind])

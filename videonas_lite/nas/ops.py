@@ -40,19 +40,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videonas_lite.nas import kernels
+
 OpFactory = Callable[[int, int, bool], nn.Module]
 
 
-def bn(channels: int, affine: bool) -> nn.BatchNorm3d:
+class BatchNorm3d(nn.BatchNorm3d):
+    """``nn.BatchNorm3d``; without affine and running statistics, :func:`~videonas_lite.nas.kernels.batch_norm`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.affine or self.track_running_stats:
+            return super().forward(x)
+        return kernels.batch_norm(x, self.eps)
+
+
+def bn(channels: int, affine: bool) -> BatchNorm3d:
     """The BN every op ends with: affine in derived networks; affine-free batch statistics in search."""
-    return nn.BatchNorm3d(channels, affine=affine, track_running_stats=affine)
+    return BatchNorm3d(channels, affine=affine, track_running_stats=affine)
 
 
-def conv(c_in: int, c_out: int, kernel, stride=1, dilation=1, groups: int = 1) -> nn.Conv3d:
-    """A bias-free ``Conv3d`` with 'same' padding (per axis, ``dilation * (k - 1) / 2``)."""
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` computed by :func:`~videonas_lite.nas.kernels.conv3d` (a 2D conv on a view when it can)."""
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        y = kernels.conv3d(x, weight, self.stride, self.padding, self.dilation, self.groups)
+        return y if bias is None else y + bias.view(1, -1, 1, 1, 1)
+
+
+def conv(c_in: int, c_out: int, kernel, stride=1, dilation=1, groups: int = 1) -> Conv3d:
+    """A bias-free 3D conv with 'same' padding (per axis, ``dilation * (k - 1) / 2``)."""
     kernel, dilation = _triple(kernel), _triple(dilation)
     padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation, strict=True))
-    return nn.Conv3d(c_in, c_out, kernel, _triple(stride), padding, dilation, groups, bias=False)
+    return Conv3d(c_in, c_out, kernel, _triple(stride), padding, dilation, groups, bias=False)
 
 
 def _triple(v) -> tuple[int, int, int]:
@@ -126,18 +145,15 @@ class Pool(nn.Module):
 
     def __init__(self, kind: str, kernel: tuple[int, int, int], stride: int = 1):
         super().__init__()
-        pad = tuple(k // 2 for k in kernel)
-        s = spatial_stride(stride)
-        if kind == "max":
-            self.pool = nn.MaxPool3d(kernel, s, pad)
-        elif kind == "avg":
-            self.pool = nn.AvgPool3d(kernel, s, pad, count_include_pad=False)
-        else:
+        if kind not in ("max", "avg"):
             raise ValueError(f"pool kind must be 'max' or 'avg', got {kind!r}")
-        self.kind, self.kernel = kind, kernel
+        self.kind, self.kernel, self.stride = kind, kernel, spatial_stride(stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(x)
+        return kernels.pool3d(x, self.kind, self.kernel, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, kernel={self.kernel}, stride={self.stride}"
 
 
 class Identity(nn.Identity):

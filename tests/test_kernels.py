@@ -1,0 +1,74 @@
+"""nas/kernels.py: the 2D-on-a-view paths compute exactly what the 3D ops compute, values and gradients."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from videonas_lite.nas import kernels
+
+CL = torch.channels_last_3d
+
+CONVS = [  # (weight shape given C, stride, padding, dilation, groups given C)
+    (lambda c: (2 * c, c, 1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), lambda c: 1),
+    (lambda c: (2 * c, c, 1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), lambda c: 1),
+    (lambda c: (c, 1, 1, 3, 3), (1, 2, 2), (0, 2, 2), (1, 2, 2), lambda c: c),  # strided dilated depthwise
+    (lambda c: (c, 1, 1, 3, 3), (1, 1, 1), (0, 2, 2), (1, 2, 2), lambda c: c),
+    (lambda c: (c, 1, 3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), lambda c: c),  # temporal depthwise
+    (lambda c: (2 * c, c // 2, 3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), lambda c: 2),  # grouped temporal
+    (lambda c: (c, 1, 1, 3, 1), (1, 2, 1), (0, 1, 0), (1, 1, 1), lambda c: c),
+    (lambda c: (c, c, 1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), lambda c: 1),
+    (lambda c: (c, c, 3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), lambda c: 1),  # a true 3D kernel: fallback
+]
+
+
+def _clip(shape, layout, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+
+
+@pytest.mark.parametrize(
+    ("case", "layout", "size"), itertools.product(range(len(CONVS)), [CL, torch.contiguous_format], [(7, 8), (8, 5)])
+)
+def test_conv3d_equals_F_conv3d(case, layout, size):
+    shape, stride, padding, dilation, groups = CONVS[case]
+    c = 4
+    x = _clip((2, c, 5, *size), layout)
+    w = torch.randn(shape(c), dtype=torch.float64, requires_grad=True)
+    ours = kernels.conv3d(x, w, stride, padding, dilation, groups(c))
+    ref = F.conv3d(x, w, None, stride, padding, dilation, groups(c))
+    torch.testing.assert_close(ours, ref)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, (x, w), g), torch.autograd.grad(ref, (x, w), g))
+
+
+@pytest.mark.parametrize(
+    ("kind", "kernel", "stride", "layout"),
+    itertools.product(["max", "avg"], [(3, 3, 3), (1, 3, 3)], [(1, 1, 1), (1, 2, 2)], [CL, torch.contiguous_format]),
+)
+def test_pool3d_separates_exactly(kind, kernel, stride, layout):
+    x = _clip((2, 3, 5, 7, 8), layout, seed=1)
+    pad = tuple(k // 2 for k in kernel)
+    ref = (
+        F.max_pool3d(x, kernel, stride, pad)
+        if kind == "max"
+        else F.avg_pool3d(x, kernel, stride, pad, count_include_pad=False)
+    )
+    ours = kernels.pool3d(x, kind, kernel, stride)
+    torch.testing.assert_close(ours, ref)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g))
+
+
+@pytest.mark.parametrize("layout", [CL, torch.contiguous_format])
+def test_batch_norm_matches_and_keeps_the_layout(layout):
+    x = _clip((3, 4, 2, 5, 6), layout, seed=2)
+    ours = kernels.batch_norm(x)
+    ref = F.batch_norm(x, None, None, training=True)
+    torch.testing.assert_close(ours, ref)
+    assert ours.is_contiguous(memory_format=layout)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g))

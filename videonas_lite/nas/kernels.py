@@ -1,0 +1,90 @@
+"""3D convs and pools whose kernels span only space or only time, computed as 2D ops on views.
+
+Every conv of the (2+1)D search spaces has a ``1 x k x k`` (spatial) or a ``k x 1 x 1`` (temporal)
+kernel, and every pool is one of those or their composition. On a clip stored ``channels_last_3d``
+(memory order N, T, H, W, C) both are 2D ops on a *view* of the same memory, no copy:
+
+* spatial: ``(N, C, T, H, W) -> (N T, C, H, W)``, a channels-last batch of frames;
+* temporal: ``(N, C, T, H, W) -> (N, C, T, H W)``, a channels-last ``T x HW`` image, kernel ``k x 1``.
+
+PyTorch's CPU kernels (oneDNN) are much faster for 2D than for 3D convs of these shapes, depthwise
+ones most of all (see benchmarks/search_step.py). The maths is unchanged: a test compares every path
+with ``F.conv3d`` / ``F.max_pool3d`` / ``F.avg_pool3d``. Other layouts and kernels fall back to 3D ops.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CL3D = torch.channels_last_3d
+
+
+def _frames(x: torch.Tensor) -> torch.Tensor:
+    n, c, t, h, w = x.shape
+    return x.transpose(1, 2).reshape(n * t, c, h, w)
+
+
+def _unframes(y: torch.Tensor, n: int) -> torch.Tensor:
+    return y.unflatten(0, (n, -1)).transpose(1, 2)
+
+
+def _as_2d(x: torch.Tensor) -> bool:
+    return x.dim() == 5 and x.is_contiguous(memory_format=CL3D)
+
+
+def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), groups: int = 1) -> torch.Tensor:
+    """``F.conv3d(x, weight, None, stride, padding, dilation, groups)``, as a 2D conv when it can be."""
+    kt, kh, kw = weight.shape[2:]
+    if _as_2d(x) and kt == 1 and stride[0] == 1 and _slow_channels_last(weight, stride, dilation, groups):
+        y = F.conv2d(_frames(x).contiguous(), weight.squeeze(2), None, stride[1:], padding[1:], dilation[1:], groups)
+        return _unframes(y.contiguous(memory_format=torch.channels_last), x.shape[0])
+    if _as_2d(x) and kt == 1 and stride[0] == 1:
+        y = F.conv2d(_frames(x), weight.squeeze(2), None, stride[1:], padding[1:], dilation[1:], groups)
+        return _unframes(y, x.shape[0])
+    if _as_2d(x) and kh == kw == 1 and stride[1:] == (1, 1):
+        h, w = x.shape[3:]
+        y = F.conv2d(x.flatten(3), weight.flatten(3), None, (stride[0], 1), (padding[0], 0), (dilation[0], 1), groups)
+        return y.unflatten(3, (h, w))
+    return F.conv3d(x, weight, None, stride, padding, dilation, groups)
+
+
+def _slow_channels_last(weight: torch.Tensor, stride, dilation, groups: int) -> bool:
+    """oneDNN's channels-last depthwise conv with both a dilation and a stride is ~2x slower than NCHW."""
+    return weight.shape[1] == 1 and groups > 1 and max(dilation[1:]) > 1 and max(stride[1:]) > 1
+
+
+def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Affine-free BN with batch statistics (a search network's BN), fastest layout on the CPU.
+
+    PyTorch's CPU batch norm is ~2x slower on channels-last than on contiguous tensors, more than the
+    two copies cost, so a channels-last input is normalised in the default layout and copied back.
+    """
+    if x.is_cuda or not _as_2d(x) or x.is_contiguous():
+        return F.batch_norm(x, None, None, training=True, eps=eps)
+    return F.batch_norm(x.contiguous(), None, None, training=True, eps=eps).contiguous(memory_format=CL3D)
+
+
+def pool3d(x: torch.Tensor, kind: str, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> torch.Tensor:
+    """Max or average (padding excluded) pooling with 'same' padding, separated into space then time.
+
+    Both pools separate exactly: the max over a box is the max over its rows of the max over each
+    row, and with the padding excluded the count of a box is the product of the counts of its parts.
+    """
+    kt, kh, kw = kernel
+    pad = (kt // 2, kh // 2, kw // 2)
+    if not _as_2d(x) or stride[0] != 1:
+        if kind == "max":
+            return F.max_pool3d(x, kernel, stride, pad)
+        return F.avg_pool3d(x, kernel, stride, pad, count_include_pad=False)
+    pool2d = F.max_pool2d if kind == "max" else _avg_pool2d
+    if (kh, kw) != (1, 1):
+        x = _unframes(pool2d(_frames(x), (kh, kw), stride[1:], pad[1:]), x.shape[0])
+    if kt != 1:
+        h, w = x.shape[3:]
+        x = pool2d(x.flatten(3), (kt, 1), 1, (pad[0], 0)).unflatten(3, (h, w))
+    return x
+
+
+def _avg_pool2d(x, kernel, stride, padding):
+    return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
