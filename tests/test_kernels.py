@@ -31,7 +31,8 @@ def _clip(shape, layout, seed=0):
 
 
 @pytest.mark.parametrize(
-    ("case", "layout", "size"), itertools.product(range(len(CONVS)), [CL, torch.contiguous_format], [(7, 8), (8, 5)])
+    ("case", "layout", "size"),
+    list(itertools.product(range(len(CONVS)), [CL, torch.contiguous_format], [(7, 8), (8, 5)])),
 )
 def test_conv3d_equals_F_conv3d(case, layout, size):
     shape, stride, padding, dilation, groups = CONVS[case]
@@ -47,7 +48,9 @@ def test_conv3d_equals_F_conv3d(case, layout, size):
 
 @pytest.mark.parametrize(
     ("kind", "kernel", "stride", "layout"),
-    itertools.product(["max", "avg"], [(3, 3, 3), (1, 3, 3)], [(1, 1, 1), (1, 2, 2)], [CL, torch.contiguous_format]),
+    list(
+        itertools.product(["max", "avg"], [(3, 3, 3), (1, 3, 3)], [(1, 1, 1), (1, 2, 2)], [CL, torch.contiguous_format])
+    ),
 )
 def test_pool3d_separates_exactly(kind, kernel, stride, layout):
     x = _clip((2, 3, 5, 7, 8), layout, seed=1)
