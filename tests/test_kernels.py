@@ -22,6 +22,8 @@ CONVS = [  # (weight shape given C, stride, padding, dilation, groups given C)
     (lambda c: (c, 1, 1, 3, 1), (1, 2, 1), (0, 1, 0), (1, 1, 1), lambda c: c),
     (lambda c: (c, c, 1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), lambda c: 1),
     (lambda c: (c, c, 3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), lambda c: 1),  # a true 3D kernel: fallback
+    (lambda c: (c, c, 1, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), lambda c: 1),  # padding along T: fallback
+    (lambda c: (c, c, 3, 1, 1), (1, 1, 1), (1, 1, 0), (1, 1, 1), lambda c: 1),  # padding along H: fallback
 ]
 
 

@@ -36,13 +36,15 @@ def _as_2d(x: torch.Tensor) -> bool:
 def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), groups: int = 1) -> torch.Tensor:
     """``F.conv3d(x, weight, None, stride, padding, dilation, groups)``, as a 2D conv when it can be."""
     kt, kh, kw = weight.shape[2:]
-    if _as_2d(x) and kt == 1 and stride[0] == 1 and _slow_channels_last(weight, stride, dilation, groups):
+    spatial = _as_2d(x) and kt == 1 and stride[0] == 1 and padding[0] == 0
+    temporal = _as_2d(x) and kh == kw == 1 and stride[1:] == (1, 1) and padding[1:] == (0, 0)
+    if spatial and _slow_channels_last(weight, stride, dilation, groups):
         y = F.conv2d(_frames(x).contiguous(), weight.squeeze(2), None, stride[1:], padding[1:], dilation[1:], groups)
         return _unframes(y.contiguous(memory_format=torch.channels_last), x.shape[0])
-    if _as_2d(x) and kt == 1 and stride[0] == 1:
+    if spatial:
         y = F.conv2d(_frames(x), weight.squeeze(2), None, stride[1:], padding[1:], dilation[1:], groups)
         return _unframes(y, x.shape[0])
-    if _as_2d(x) and kh == kw == 1 and stride[1:] == (1, 1):
+    if temporal:
         h, w = x.shape[3:]
         y = F.conv2d(x.flatten(3), weight.flatten(3), None, (stride[0], 1), (padding[0], 0), (dilation[0], 1), groups)
         return y.unflatten(3, (h, w))

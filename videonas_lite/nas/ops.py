@@ -177,6 +177,8 @@ class FactorizedReduce(nn.Module):
 
     DARTS's strided skip, made correct for odd sizes: the odd grid is padded by one pixel at the far
     edge so both halves have ``ceil(H / 2)`` rows (DARTS's ``x[:, :, 1:, 1:]`` gives one row fewer).
+    As in DARTS, only the (even, even) and (odd, odd) pixels are read: half the input never reaches
+    the output, and on odd sizes the last odd-grid sample is the zero padding.
     """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True):
