@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -77,3 +79,26 @@ def test_batch_norm_matches_and_keeps_the_layout(layout):
     assert ours.is_contiguous(memory_format=layout)
     g = torch.randn_like(ref)
     torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g))
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pools_accept_clips_smaller_than_the_kernel(kind):
+    x = _clip((2, 3, 2, 2, 1), CL, seed=3)
+    y = kernels.pool3d(x, kind, (3, 3, 3), (1, 1, 1))
+    assert y.shape == x.shape
+    if kind == "max":
+        torch.testing.assert_close(y, x.amax(dim=(2, 3, 4), keepdim=True).expand_as(x))
+    else:
+        torch.testing.assert_close(y, x.mean(dim=(2, 3, 4), keepdim=True).expand_as(x))
+
+
+def test_strided_pointwise_conv_backward_does_not_crash():
+    """oneDNN's strided 1x1 weight gradient corrupted memory at this shape (torch 2.14.1); run apart."""
+    code = (
+        "import torch; from videonas_lite.nas import kernels\n"
+        "x = torch.randn(2, 8, 8, 56, 56).contiguous(memory_format=torch.channels_last_3d).requires_grad_()\n"
+        "w = torch.randn(16, 8, 1, 1, 1, requires_grad=True)\n"
+        "for _ in range(3): kernels.conv3d(x, w, (1, 2, 2)).sum().backward()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -36,6 +36,8 @@ def _as_2d(x: torch.Tensor) -> bool:
 def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), groups: int = 1) -> torch.Tensor:
     """``F.conv3d(x, weight, None, stride, padding, dilation, groups)``, as a 2D conv when it can be."""
     kt, kh, kw = weight.shape[2:]
+    if (kt, kh, kw) == (1, 1, 1) and max(stride) > 1 and max(padding) == 0:
+        x, stride = _subsample(x, stride), (1, 1, 1)
     spatial = _as_2d(x) and kt == 1 and stride[0] == 1 and padding[0] == 0
     temporal = _as_2d(x) and kh == kw == 1 and stride[1:] == (1, 1) and padding[1:] == (0, 0)
     if spatial and _slow_channels_last(weight, stride, dilation, groups):
@@ -49,6 +51,17 @@ def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), g
         y = F.conv2d(x.flatten(3), weight.flatten(3), None, (stride[0], 1), (padding[0], 0), (dilation[0], 1), groups)
         return y.unflatten(3, (h, w))
     return F.conv3d(x, weight, None, stride, padding, dilation, groups)
+
+
+def _subsample(x: torch.Tensor, stride) -> torch.Tensor:
+    """A strided 1x1x1 conv is a 1x1x1 conv of the subsampled clip.
+
+    Computed that way because oneDNN's strided 1x1 weight-gradient kernel (torch 2.14.1, AVX-512)
+    corrupts memory at some shapes (e.g. a (16, 8, 56, 56) input, 16 x 8 weights, stride 2: a
+    segfault or "double free" in the backward pass); the subsampled copy is a quarter of the input.
+    """
+    layout = CL3D if _as_2d(x) else torch.contiguous_format
+    return x[:, :, :: stride[0], :: stride[1], :: stride[2]].contiguous(memory_format=layout)
 
 
 def _slow_channels_last(weight: torch.Tensor, stride, dilation, groups: int) -> bool:
@@ -72,13 +85,14 @@ def pool3d(x: torch.Tensor, kind: str, kernel: tuple[int, int, int], stride: tup
 
     Both pools separate exactly: the max over a box is the max over its rows of the max over each
     row, and with the padding excluded the count of a box is the product of the counts of its parts.
+    Always computed as 2D pools (on views for channels-last clips, on copies otherwise), which also
+    accept clips smaller than the kernel, as ``F.avg_pool3d`` does not (a 2 x 2 map after two
+    reductions of an 8 x 8 clip).
     """
     kt, kh, kw = kernel
     pad = (kt // 2, kh // 2, kw // 2)
-    if not _as_2d(x) or stride[0] != 1:
-        if kind == "max":
-            return F.max_pool3d(x, kernel, stride, pad)
-        return F.avg_pool3d(x, kernel, stride, pad, count_include_pad=False)
+    if stride[0] != 1:
+        raise ValueError(f"pool3d strides space only, got stride {tuple(stride)}")
     pool2d = F.max_pool2d if kind == "max" else _avg_pool2d
     if (kh, kw) != (1, 1):
         x = _unframes(pool2d(_frames(x), (kh, kw), stride[1:], pad[1:]), x.shape[0])

@@ -1,0 +1,315 @@
+"""Mixed edges, search cells and search networks (Peng Sec. 2.1; PV-NAS Sec. 3.2, Eq. 2; Sec. 4.2.1).
+
+Tiny sizes throughout (C = 2..4, T = 3..4, H = W = 5..8) and float64, so that the edge-batched forward
+and the reference forward can be compared to ~1e-10 in a few seconds on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from videonas_lite.nas import ops as O
+from videonas_lite.nas.cells import MixedOp, SearchCell, edge_list, num_edges
+from videonas_lite.nas.cost import count_parameters
+from videonas_lite.nas.networks import SearchNetwork, peng_search_net, pvnas_search_net
+
+OP_SETS = ["peng", "pvnas_spatial", "pvnas_temporal"]
+TOL = {"atol": 1e-10, "rtol": 1e-10}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny convs run fastest on one thread, and do not stall when the CPU is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _randn(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape, dtype=torch.float64)
+
+
+def _grads(module: nn.Module) -> dict[str, torch.Tensor]:
+    missing = [n for n, p in module.named_parameters() if p.grad is None]
+    assert not missing, f"parameters without a gradient: {missing}"
+    return {n: p.grad.detach().clone() for n, p in module.named_parameters()}
+
+
+# -- (a) the edge-batched forward equals the reference forward -------------------------------------
+
+
+CELL_CASES = [
+    (op_set, reduction, reduction_prev, nodes)
+    for op_set, (reduction, reduction_prev), nodes in itertools.product(
+        OP_SETS, itertools.product([False, True], repeat=2), range(1, 5)
+    )
+]
+
+
+@pytest.mark.parametrize(("op_set", "reduction", "reduction_prev", "nodes"), CELL_CASES)
+def test_batched_cell_forward_equals_reference(op_set, reduction, reduction_prev, nodes):
+    """Outputs and every gradient (cell parameters, both inputs, the mixing weights) agree to ~1e-10.
+
+    The spatial size alternates odd / even with ``nodes``, so every cell configuration meets both.
+    """
+    torch.manual_seed(nodes + 10 * reduction + 100 * reduction_prev)
+    names = O.op_names(op_set)
+    c_pp, c_p, c, size, frames = 4, 5, 3, 5 + nodes % 2, 3
+    cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, names, nodes).double().train()
+    s0 = _randn(2, c_pp, frames, 2 * size if reduction_prev else size, 2 * size if reduction_prev else size)
+    s1 = _randn(2, c_p, frames, size, size)
+    weights = (2 * _randn(num_edges(nodes), len(names))).softmax(-1)
+    results = []
+    for forward in (cell.forward_reference, cell.forward):
+        inputs = [t.clone().requires_grad_() for t in (s0, s1, weights)]
+        cell.zero_grad(set_to_none=True)
+        out = forward(*inputs)
+        torch.manual_seed(0)
+        (out * torch.randn_like(out)).sum().backward()
+        results.append((out.detach(), [t.grad for t in inputs], _grads(cell)))
+    (ref, ref_in, ref_p), (fast, fast_in, fast_p) = results
+    out_size = (size + 1) // 2 if reduction else size
+    assert ref.shape == (2, nodes * c, frames, out_size, out_size)
+    torch.testing.assert_close(fast, ref, **TOL)
+    for name, a, b in zip(["s0", "s1", "weights"], fast_in, ref_in, strict=True):
+        torch.testing.assert_close(a, b, **TOL, msg=lambda m, name=name: f"grad of {name}: {m}")
+    assert fast_p.keys() == ref_p.keys()
+    for name in ref_p:
+        torch.testing.assert_close(fast_p[name], ref_p[name], **TOL, msg=lambda m, name=name: f"grad of {name}: {m}")
+
+
+def _network_pass(net: SearchNetwork, clips: torch.Tensor, labels: torch.Tensor, reference: bool):
+    net.reference = reference
+    net.zero_grad(set_to_none=True)
+    logits = net(clips)
+    F.cross_entropy(logits, labels).backward()
+    return logits.detach(), _grads(net)
+
+
+@pytest.mark.parametrize(("builder", "nodes"), [(peng_search_net, 2), (peng_search_net, 4), (pvnas_search_net, 3)])
+def test_network_reference_and_batched_agree_including_alpha_gradients(builder, nodes):
+    """A SearchNetwork with ``reference=True`` and ``False``: same logits, same gradients for weights AND alphas."""
+    torch.manual_seed(1)
+    net = builder(3, channels=2, nodes=nodes, alpha_init=1.0).double().train()
+    clips, labels = _randn(3, 3, 3, 9, 9), torch.tensor([0, 1, 2])  # 9 -> 5 -> 3
+    ref_logits, ref_grads = _network_pass(net, clips, labels, reference=True)
+    logits, grads = _network_pass(net, clips, labels, reference=False)
+    torch.testing.assert_close(logits, ref_logits, **TOL)
+    assert grads.keys() == ref_grads.keys()
+    assert any(k.startswith("alphas.") for k in grads)
+    for name in ref_grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+# -- (b) MixedOp is PV-NAS Eq. 2 --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("op_set", OP_SETS)
+def test_mixed_op_is_the_softmax_weighted_sum(op_set, stride):
+    """PV-NAS Eq. 2: o_bar(x) = sum_o exp(alpha_o) / sum_o' exp(alpha_o') * o(x), built here by hand."""
+    torch.manual_seed(stride)
+    names = O.op_names(op_set)
+    mixed = MixedOp(3, stride, names).double().train()
+    x, alpha = _randn(2, 3, 3, 6, 6), 2 * _randn(len(names))
+    weights = alpha.exp() / alpha.exp().sum()
+    by_hand = torch.zeros(2, 3, 3, 6 // stride, 6 // stride, dtype=torch.float64)
+    for w, op in zip(weights, mixed.ops, strict=True):
+        by_hand = by_hand + w * op(x)
+    torch.testing.assert_close(mixed(x, alpha.softmax(-1)), by_hand, **TOL)
+    zero = mixed.ops[names.index("Zero")](x)
+    assert zero.shape == by_hand.shape and not zero.any()
+
+
+def test_mixed_op_of_zero_only_gives_zeros_of_the_strided_shape():
+    out = MixedOp(2, 2, ("Zero",))(torch.randn(1, 2, 3, 5, 5), torch.ones(1))
+    assert out.shape == (1, 2, 3, 3, 3) and not out.any()
+
+
+def test_search_pools_are_followed_by_an_affine_free_bn():
+    """DARTS's rule, kept here: a pool's output is normalised like the conv ops' outputs."""
+    mixed = MixedOp(2, 1, O.op_names("peng"))
+    for name, op in zip(mixed.op_names, mixed.ops, strict=True):
+        if name.endswith("Pool_3"):
+            assert isinstance(op[-1], nn.BatchNorm3d) and not op[-1].affine
+
+
+# -- (c) gradients reach every alpha ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("builder", [peng_search_net, pvnas_search_net])
+def test_every_alpha_entry_gets_a_nonzero_gradient(builder):
+    """Through the softmax even the Zero column moves: d softmax_z / d alpha_o != 0 for every o."""
+    torch.manual_seed(2)
+    net = builder(4, channels=2, nodes=2).double().train()
+    F.cross_entropy(net(_randn(3, 3, 3, 9, 9)), torch.tensor([0, 1, 3])).backward()
+    for kind, alpha in net.alphas.items():
+        assert alpha.grad is not None, kind
+        assert (alpha.grad != 0).all(), f"{kind}: zero gradient at {(alpha.grad == 0).nonzero().tolist()}"
+        zero_col = net.op_names[kind].index("Zero")
+        assert alpha.grad[:, zero_col].abs().min() > 0
+
+
+# -- (d) architecture and weight parameters partition the parameters -------------------------------
+
+
+@pytest.mark.parametrize("builder", [peng_search_net, pvnas_search_net])
+def test_arch_and_weight_parameters_partition_parameters(builder):
+    net = builder(3, channels=2, nodes=2)
+    arch = {id(p) for p in net.arch_parameters()}
+    weights = [id(p) for p in net.weight_parameters()]
+    everything = {id(p) for p in net.parameters()}
+    assert len(weights) == len(set(weights))
+    assert arch.isdisjoint(weights)
+    assert arch | set(weights) == everything
+    assert arch == {id(a) for a in net.alphas.values()}
+    assert len(arch) == len(net.alphas) == len({s.kind for s in net.plan})
+
+
+# -- (e) shapes: logits, per-cell channels and resolution ----------------------------------------
+
+
+def _cell_outputs(net: SearchNetwork, clips: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
+    shapes: list[tuple[int, ...]] = []
+    hooks = [cell.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for cell in net.cells]
+    try:
+        logits = net(clips)
+    finally:
+        for h in hooks:
+            h.remove()
+    return logits, shapes
+
+
+@pytest.mark.parametrize("size", [9, 12])
+def test_peng_network_shapes(size):
+    """Peng: 3 cells, reductions at cells 1 and 2, cell widths C, 2C, 4C (n C channels out), T kept."""
+    c, nodes, frames = 2, 4, 4
+    net = peng_search_net(5, channels=c, nodes=nodes)
+    logits, shapes = _cell_outputs(net, torch.randn(2, 3, frames, size, size))
+    assert logits.shape == (2, 5)
+    assert [cell.reduction for cell in net.cells] == [False, True, True]
+    h1 = (size + 1) // 2
+    h2 = (h1 + 1) // 2
+    assert shapes == [(2, nodes * c, frames, size, size), (2, nodes * 2 * c, frames, h1, h1),
+                      (2, nodes * 4 * c, frames, h2, h2)]  # fmt: skip
+    assert {k: tuple(a.shape) for k, a in net.alphas.items()} == {"normal": (14, 8), "reduce": (14, 8)}
+    assert net.classifier.in_features == nodes * 4 * c
+
+
+@pytest.mark.parametrize("size", [9, 12])
+def test_pvnas_network_shapes(size):
+    """PV-NAS Fig. 5a: S-NC -> S-RC -> T-NC -> T-RC; alphas (14, 6) on O_s and (14, 8) on O_t."""
+    c, nodes, frames = 2, 4, 3
+    net = pvnas_search_net(4, channels=c, nodes=nodes)
+    logits, shapes = _cell_outputs(net, torch.randn(2, 3, frames, size, size))
+    assert logits.shape == (2, 4)
+    assert [s.kind for s in net.plan] == ["S-NC", "S-RC", "T-NC", "T-RC"]
+    assert [cell.reduction for cell in net.cells] == [False, True, False, True]
+    h1 = (size + 1) // 2
+    h2 = (h1 + 1) // 2
+    assert shapes == [(2, nodes * c, frames, size, size), (2, nodes * 2 * c, frames, h1, h1),
+                      (2, nodes * 2 * c, frames, h1, h1), (2, nodes * 4 * c, frames, h2, h2)]  # fmt: skip
+    assert {k: tuple(a.shape) for k, a in net.alphas.items()} == {
+        "S-NC": (14, 6), "S-RC": (14, 6), "T-NC": (14, 8), "T-RC": (14, 8)
+    }  # fmt: skip
+    assert net.op_names["S-NC"] == O.op_names("pvnas_spatial")
+    assert net.op_names["T-RC"] == O.op_names("pvnas_temporal")
+
+
+@pytest.mark.parametrize(("name", "shape"), [("APool_3", (1, 2, 3, 2, 2)), ("APool_3", (1, 2, 2, 8, 8)),
+                                             ("1x3x3 ave pooling", (1, 2, 3, 2, 2))])  # fmt: skip
+def test_average_pools_accept_inputs_smaller_than_the_kernel(name, shape):
+    """Like the max pools (checked first): 'same' padding keeps (T, H, W) for any size >= 1."""
+    x = torch.randn(*shape)
+    assert O.make_op(name.replace("ave", "max").replace("APool", "MPool"), 2, 1, False)(x).shape == shape
+    assert O.make_op(name, 2, 1, False)(x).shape == shape
+
+
+def test_pvnas_network_accepts_8x8_clips():
+    """Two reductions take 8x8 to 2x2, where the T-RC cell's intermediate nodes average-pool."""
+    assert pvnas_search_net(3, channels=2, nodes=2)(torch.randn(2, 3, 3, 8, 8)).shape == (2, 3)
+
+
+# -- (f) parameter count of a search cell, in closed form -------------------------------------------
+
+
+def _skip(c: int, s: int) -> int:
+    return 0 if s == 1 else c * c  # a factorized reduce: two 1x1x1 convs to C/2 and C - C/2 channels
+
+
+OP_PARAMS = {  # weights of one op with C channels at stride s (search BNs are affine-free: no parameters)
+    "Conv_1": lambda c, s: c * c,
+    "Conv_3": lambda c, s: 9 * c * c + 3 * c * c,  # 1x3x3 then 3x1x1
+    "SpeConv_3": lambda c, s: 3 * c + 3 * c + 3 * c + c * c,  # depthwise 1x3x1, 1x1x3, 3x1x1; pointwise
+    "DilConv_3": lambda c, s: 9 * c + 3 * c + c * c,  # depthwise 1x3x3 (dilated), 3x1x1; pointwise
+    "MPool_3": lambda c, s: 0,
+    "APool_3": lambda c, s: 0,
+    "Skip_Con": _skip,
+    "Zero": lambda c, s: 0,
+    "Identity": _skip,
+    "1x3x3 ave pooling": lambda c, s: 0,
+    "1x3x3 max pooling": lambda c, s: 0,
+    "1x3x3 separable conv": lambda c, s: 2 * (9 * c + c * c),  # DARTS sep_conv: the block twice
+    "1x3x3 dilated separable conv": lambda c, s: 9 * c + c * c,
+    "3+3x3 temporal conv": lambda c, s: 9 * c * c + 3 * c * c,
+    "3+1x1 temporal conv": lambda c, s: c * c + 3 * c * c,
+}
+
+
+def cell_params_closed_form(c_pp: int, c_p: int, c: int, reduction: bool, op_set: str, nodes: int) -> int:
+    """Preprocessing (C_pp C + C_p C, also as a factorized reduce) + sum over the M edges of every op's weights."""
+    names = O.op_names(op_set)
+    edges = sum(OP_PARAMS[n](c, 2 if reduction and src < 2 else 1) for src, _ in edge_list(nodes) for n in names)
+    return c_pp * c + c_p * c + edges
+
+
+@pytest.mark.parametrize("c", [2, 3, 4])
+@pytest.mark.parametrize(("op_set", "reduction", "reduction_prev"), [
+    ("peng", False, False), ("peng", True, False), ("peng", False, True),
+    ("pvnas_spatial", False, False), ("pvnas_spatial", True, True), ("pvnas_temporal", True, False),
+])  # fmt: skip
+def test_search_cell_parameter_count_closed_form(op_set, reduction, reduction_prev, c):
+    assert set(O.op_names(op_set)) <= set(OP_PARAMS)
+    for nodes in (1, 4):
+        cell = SearchCell(5, 7, c, reduction, reduction_prev, O.op_names(op_set), nodes)
+        assert count_parameters(cell) == cell_params_closed_form(5, 7, c, reduction, op_set, nodes)
+
+
+def test_closed_form_example_peng_normal_cell():
+    """One number written out: Peng's normal cell, C = 4, n = 4, inputs of 12 channels (the stem's 3C)."""
+    per_edge = 16 + 12 * 16 + (9 * 4 + 16) + (12 * 4 + 16)  # Conv_1, Conv_3, SpeConv_3, DilConv_3
+    cell = SearchCell(12, 12, 4, False, False, O.op_names("peng"), 4)
+    assert count_parameters(cell) == 2 * 12 * 4 + 14 * per_edge == 4632
+
+
+# -- (g) bad inputs give clear errors ---------------------------------------------------------------
+
+
+def test_network_rejects_a_4d_input():
+    net = peng_search_net(3, channels=2, nodes=1)
+    with pytest.raises(ValueError, match=r"expected clips of shape \(N, C, T, H, W\)"):
+        net(torch.randn(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("builder", [peng_search_net, pvnas_search_net])
+def test_network_rejects_fewer_than_two_classes(builder):
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        builder(1, channels=2)
+
+
+def test_network_rejects_one_channel():
+    with pytest.raises(ValueError, match="channels must be >= 2"):
+        peng_search_net(3, channels=1)
+
+
+def test_unknown_op_and_bad_stride_are_named():
+    with pytest.raises(KeyError, match="unknown op 'Conv_5'"):
+        MixedOp(2, 1, ("Conv_5", "Zero"))
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        MixedOp(2, 3, ("Conv_1",))

@@ -1,0 +1,136 @@
+"""Graphviz drawings of a cell: the search cell's ``M`` mixed edges, or a discrete cell's labelled edges.
+
+A cell (Peng Sec. 2.1, Fig. 1; PV-NAS Fig. 2) is drawn left to right: the two inputs ``c_{k-2}`` and
+``c_{k-1}`` (the previous two cells' outputs), the intermediate nodes ``0 .. n-1``, and the output ``c_{k}``,
+which concatenates every intermediate node (dashed arrows: a concatenation, not an edge with ops).
+
+States are numbered as in :func:`videonas_lite.nas.cells.edge_list`: ``0`` and ``1`` are the inputs,
+``2 + i`` is intermediate node ``i``. A discrete edge is ``(op_name, source state, target node)``.
+
+Rendering needs graphviz's ``dot`` program; building the :class:`graphviz.Digraph` (and its ``.source``)
+does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import graphviz
+import torch
+
+from videonas_lite.nas import ops as O
+from videonas_lite.nas.cells import edge_list, num_edges
+
+__all__ = ["cell_skeleton", "draw_discrete_cell", "draw_search_cell", "state_id", "strongest_ops"]
+
+INPUT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "lightblue"}
+NODE_STYLE = {"shape": "circle", "style": "filled", "fillcolor": "lightyellow", "fixedsize": "true", "width": "0.45"}
+OUTPUT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "palegoldenrod"}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+"""One colour per op index of an op set (matplotlib's tab10, so a bar chart and a drawing agree)."""
+
+
+def state_id(state: int) -> str:
+    """The graph node id of cell state ``state`` (0, 1: inputs; ``2 + i``: intermediate node ``i``)."""
+    if state < 0:
+        raise ValueError(f"a state index is >= 0, got {state}")
+    return f"in{state}" if state < 2 else f"n{state - 2}"
+
+
+def cell_skeleton(nodes: int, name: str = "cell", title: str | None = None) -> graphviz.Digraph:
+    """The nodes of a cell and the dashed concatenation arrows into ``c_{k}``; no op edges yet."""
+    if nodes < 1:
+        raise ValueError(f"a cell needs at least one intermediate node, got nodes={nodes}")
+    dot = graphviz.Digraph(name, graph_attr={"rankdir": "LR", "nodesep": "0.25", "ranksep": "0.6"})
+    if title:
+        dot.attr(label=title, labelloc="t", fontsize="14")
+    for state, label in ((0, "<c<sub>k-2</sub>>"), (1, "<c<sub>k-1</sub>>")):
+        dot.node(state_id(state), label, **INPUT_STYLE)
+    for i in range(nodes):
+        dot.node(state_id(2 + i), str(i), **NODE_STYLE)
+    dot.node("out", "<c<sub>k</sub>>", **OUTPUT_STYLE)
+    for i in range(nodes):
+        dot.edge(state_id(2 + i), "out", style="dashed", color="gray50", arrowsize="0.6")
+    return dot
+
+
+def strongest_ops(weights: torch.Tensor, op_names: Sequence[str], exclude_zero: bool = True) -> list[tuple[str, float]]:
+    """Per edge (row of ``weights``), the op with the largest mixing weight and that weight.
+
+    ``Zero`` is skipped when ``exclude_zero`` (DARTS's derivation rule: the strongest *non-zero* op).
+    """
+    names = O.op_names(tuple(op_names))
+    if weights.dim() != 2 or weights.shape[1] != len(names):
+        raise ValueError(f"expected weights of shape (M, {len(names)}) for ops {names}, got {tuple(weights.shape)}")
+    allowed = [i for i, n in enumerate(names) if not (exclude_zero and n in O.ZERO_NAMES)]
+    if not allowed:
+        raise ValueError(f"op set {names} has no op besides Zero")
+    sub = weights.detach().float().cpu()[:, allowed]
+    best = sub.argmax(dim=1)
+    return [(names[allowed[b]], float(sub[e, b])) for e, b in enumerate(best.tolist())]
+
+
+def draw_search_cell(
+    nodes: int,
+    alpha: torch.Tensor | None = None,
+    op_names: Sequence[str] | None = None,
+    *,
+    softmax: bool = True,
+    labels: bool = True,
+    name: str = "search_cell",
+    title: str | None = None,
+) -> graphviz.Digraph:
+    """A search cell: all ``M = (n + 1)(n + 2) / 2 - 1`` mixed edges (Peng Sec. 2.1).
+
+    Without ``alpha`` every edge is drawn alike. With ``alpha`` (``(M, |O|)``; its row-wise softmax,
+    PV-NAS Eq. 2, is taken unless ``softmax=False`` says it already holds mixing weights) each edge is
+    coloured by its strongest non-zero op, its width grows with that op's weight, and (``labels``) it
+    is labelled ``op  w``.
+    """
+    m = num_edges(nodes)
+    dot = cell_skeleton(nodes, name, title)
+    strongest = None
+    if alpha is not None:
+        if op_names is None:
+            raise ValueError("op_names are needed to name the strongest op of each edge")
+        weights = alpha.detach().float().softmax(dim=-1) if softmax else alpha.detach().float()
+        if weights.shape[0] != m:
+            raise ValueError(f"a cell of {nodes} nodes has {m} edges, got alpha/weights with {weights.shape[0]} rows")
+        strongest = strongest_ops(weights, op_names)
+        index = {n: i for i, n in enumerate(O.op_names(tuple(op_names)))}
+    for e, (src, node) in enumerate(edge_list(nodes)):
+        if strongest is None:
+            dot.edge(state_id(src), state_id(2 + node), color="gray30")
+            continue
+        op, w = strongest[e]
+        attrs = {"color": PALETTE[index[op] % len(PALETTE)], "penwidth": f"{0.5 + 4.5 * w:.2f}"}
+        if labels:
+            attrs["label"] = f"{op}  {w:.2f}"
+            attrs["fontsize"] = "9"
+        dot.edge(state_id(src), state_id(2 + node), **attrs)
+    return dot
+
+
+def draw_discrete_cell(
+    edges: Sequence[tuple[str, int, int]],
+    nodes: int | None = None,
+    *,
+    name: str = "discrete_cell",
+    title: str | None = None,
+) -> graphviz.Digraph:
+    """A discrete cell: each ``(op_name, source state, target node)`` edge drawn with its op as label.
+
+    ``nodes`` defaults to one more than the largest target. A source must come before its target
+    (``source < 2 + target``), as in the search cell's DAG.
+    """
+    if not edges:
+        raise ValueError("a discrete cell needs at least one edge")
+    nodes = nodes if nodes is not None else 1 + max(t for _, _, t in edges)
+    dot = cell_skeleton(nodes, name, title)
+    for op, src, target in edges:
+        if not 0 <= target < nodes:
+            raise ValueError(f"edge {(op, src, target)}: target node must be in 0..{nodes - 1}")
+        if not 0 <= src < 2 + target:
+            raise ValueError(f"edge {(op, src, target)}: source state must be in 0..{1 + target} (a DAG)")
+        dot.edge(state_id(src), state_id(2 + target), label=op, fontsize="10")
+    return dot
