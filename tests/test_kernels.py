@@ -19,6 +19,8 @@ CONVS = [  # (weight shape given C, stride, padding, dilation, groups given C)
     (lambda c: (2 * c, c, 1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), lambda c: 1),
     (lambda c: (c, 1, 1, 3, 3), (1, 2, 2), (0, 2, 2), (1, 2, 2), lambda c: c),  # strided dilated depthwise
     (lambda c: (c, 1, 1, 3, 3), (1, 1, 1), (0, 2, 2), (1, 2, 2), lambda c: c),
+    (lambda c: (2 * c, c, 1, 3, 3), (1, 2, 2), (0, 2, 2), (1, 2, 2), lambda c: 1),  # dense, dilation == stride
+    (lambda c: (c, 1, 1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 2, 2), lambda c: c),  # not 'same' padded: plain path
     (lambda c: (c, 1, 3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), lambda c: c),  # temporal depthwise
     (lambda c: (2 * c, c // 2, 3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), lambda c: 2),  # grouped temporal
     (lambda c: (c, 1, 1, 3, 1), (1, 2, 1), (0, 1, 0), (1, 1, 1), lambda c: c),

@@ -38,11 +38,11 @@ def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), g
     kt, kh, kw = weight.shape[2:]
     if (kt, kh, kw) == (1, 1, 1) and max(stride) > 1 and max(padding) == 0:
         x, stride = _subsample(x, stride), (1, 1, 1)
+    if _dilation_equals_stride(weight, stride, padding, dilation):
+        x = _subsample(x, stride)
+        stride, dilation, padding = (1, 1, 1), (1, 1, 1), tuple(k // 2 for k in weight.shape[2:])
     spatial = _as_2d(x) and kt == 1 and stride[0] == 1 and padding[0] == 0
     temporal = _as_2d(x) and kh == kw == 1 and stride[1:] == (1, 1) and padding[1:] == (0, 0)
-    if spatial and _slow_channels_last(weight, stride, dilation, groups):
-        y = F.conv2d(_frames(x).contiguous(), weight.squeeze(2), None, stride[1:], padding[1:], dilation[1:], groups)
-        return _unframes(y.contiguous(memory_format=torch.channels_last), x.shape[0])
     if spatial:
         y = F.conv2d(_frames(x), weight.squeeze(2), None, stride[1:], padding[1:], dilation[1:], groups)
         return _unframes(y, x.shape[0])
@@ -54,9 +54,9 @@ def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), g
 
 
 def _subsample(x: torch.Tensor, stride) -> torch.Tensor:
-    """A strided 1x1x1 conv is a 1x1x1 conv of the subsampled clip.
+    """``x[:, :, ::st, ::sh, ::sw]``, copied in ``x``'s layout. A strided 1x1x1 conv is a 1x1x1 conv of it.
 
-    Computed that way because oneDNN's strided 1x1 weight-gradient kernel (torch 2.14.1, AVX-512)
+    The 1x1x1 case is computed that way because oneDNN's strided 1x1 weight-gradient kernel (torch 2.14.1, AVX-512)
     corrupts memory at some shapes (e.g. a (16, 8, 56, 56) input, 16 x 8 weights, stride 2: a
     segfault or "double free" in the backward pass); the subsampled copy is a quarter of the input.
     """
@@ -64,9 +64,17 @@ def _subsample(x: torch.Tensor, stride) -> torch.Tensor:
     return x[:, :, :: stride[0], :: stride[1], :: stride[2]].contiguous(memory_format=layout)
 
 
-def _slow_channels_last(weight: torch.Tensor, stride, dilation, groups: int) -> bool:
-    """oneDNN's channels-last depthwise conv with both a dilation and a stride is ~2x slower than NCHW."""
-    return weight.shape[1] == 1 and groups > 1 and max(dilation[1:]) > 1 and max(stride[1:]) > 1
+def _dilation_equals_stride(weight: torch.Tensor, stride, padding, dilation) -> bool:
+    """A 'same'-padded odd kernel with dilation d and stride d reads only every d-th input pixel.
+
+    Output ``i`` of such a conv reads ``x[d i + d (j - (k - 1) / 2)] = x_sub[i + j - (k - 1) / 2]``
+    with ``x_sub = x[::d]``: it is the undilated, unstrided conv of the subsampled input, 'same'
+    padded, a quarter of the work for DilConv_3 in a reduction cell (and oneDNN's strided dilated
+    depthwise kernels are slow).
+    """
+    axes = zip(weight.shape[2:], stride, padding, dilation, strict=True)
+    ok = all(p == 0 if k == 1 else (k % 2 == 1 and s == d and p == d * (k - 1) // 2) for k, s, p, d in axes)
+    return ok and max(stride) > 1
 
 
 def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
