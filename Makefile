@@ -45,6 +45,8 @@ lint: venv
 
 bench: venv
 	$(PY) benchmarks/loading.py
+	$(PY) benchmarks/search_step.py
+	$(PY) benchmarks/networks.py
 
 clean:
 	rm -rf build runs

@@ -1,0 +1,76 @@
+"""benchmarks/plain_port.py, the newcomer's port of Peng's search network, computes what the package computes.
+
+The port shares no code with the package, so this is also an independent check of the package's maths:
+same parameter count, and in float64 the same logits and the same gradients of alphas and weights, for
+both package forwards (``reference=True`` and the default edge-batched one). No timings here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from videonas_lite.nas.cost import count_parameters
+from videonas_lite.nas.networks import peng_search_net
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "plain_port.py"
+_spec = importlib.util.spec_from_file_location("plain_port", _PATH)
+plain_port = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plain_port)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tensors this small gain nothing from threads, and spinning OpenMP threads on a busy machine cost 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+_run = plain_port.logits_and_grads
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_parameter_count_matches(channels):
+    net = peng_search_net(5, channels=channels)
+    plain = plain_port.PlainSearchNet(5, channels=channels)
+    assert count_parameters(plain) == count_parameters(net)
+    assert sum(p.numel() for p in plain.arch_parameters()) == sum(p.numel() for p in net.arch_parameters())
+
+
+@pytest.mark.parametrize(("channels", "shape"), [(2, (2, 3, 4, 9, 9)), (4, (2, 3, 4, 10, 9))])
+@pytest.mark.parametrize("reference", [False, True])
+def test_plain_port_equals_package(channels, shape, reference):
+    torch.manual_seed(0)
+    net = peng_search_net(5, channels=channels, reference=reference).double()
+    with torch.no_grad():
+        for alpha in net.alphas.values():
+            alpha.normal_()  # far from uniform: a mis-weighted op would show
+    plain = plain_port.PlainSearchNet(5, channels=channels).double().load_from(net)
+    x = torch.randn(*shape, dtype=torch.float64)
+    y = torch.tensor([1, 3])
+    got, expected = _run(net, x, y), _run(plain, x, y)
+    for what, a, b in zip(("logits", "alpha grads", "weight grads"), got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m, w=what: f"{w}: {m}")
+    assert expected[1].abs().max() > 1e-6  # the alphas do get a gradient
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_plain_port_equals_package_in_float32(reference):
+    """float32 runs the package's real kernels and layouts (float64 convs bypass oneDNN)."""
+    torch.manual_seed(1)
+    net = peng_search_net(5, channels=4, reference=reference)
+    plain = plain_port.PlainSearchNet(5, channels=4).load_from(net)
+    x, y = torch.randn(4, 3, 4, 12, 12), torch.tensor([0, 1, 2, 3])
+    got, expected = _run(net, x, y), _run(plain, x, y)
+    for what, a, b in zip(("logits", "alpha grads", "weight grads"), got, expected, strict=True):
+        assert (a - b).abs().max() <= 1e-4 * b.abs().max(), what
+
+
+def test_load_from_rejects_a_different_size():
+    with pytest.raises(ValueError, match="shapes differ"):
+        plain_port.PlainSearchNet(5, channels=4).load_from(peng_search_net(5, channels=2))
