@@ -367,3 +367,13 @@ def test_registries_list_the_papers_ops_in_order():
     assert len(O.PVNAS_SPATIAL_OPS) == 6 and len(O.PVNAS_TEMPORAL_OPS) == 8
     assert set(O.PVNAS_SPATIAL_OPS) < set(O.PVNAS_TEMPORAL_OPS)
     assert O.op_names(("SepConv_3", "Zero")) == ("SpeConv_3", "Zero")
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_backward_flops_are_twice_the_forward_for_any_grouping(groups):
+    """grad_input and grad_weight each repeat the forward's multiply-adds (torch's own count ignores groups)."""
+    conv = torch.nn.Conv3d(4, 4, (1, 3, 3), padding=(0, 1, 1), groups=groups, bias=False)
+    x = torch.randn(1, 4, 2, 6, 6, requires_grad=True)
+    forward = count_flops(conv, x)
+    assert forward == 2 * (9 * 4 // groups) * 4 * 2 * 6 * 6
+    assert count_flops(conv, x, backward=True) == 3 * forward
