@@ -7,6 +7,9 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 KERNEL  := videonas-lite
 STAMP   := $(VENV)/.installed
+# idle OpenMP threads sleep instead of spinning: on shared cores spinning made 2-thread steps 5-10x slower
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
 
 .PHONY: reproduce test lab lint bench dot venv clean
 
