@@ -1,0 +1,122 @@
+"""nas/bilevel.py against mathematics: exact hypergradient, its finite-difference approximation, first order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from videonas_lite.nas import bilevel as B
+from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
+
+STEP = B.VirtualStep(xi=0.05, momentum=0.9, weight_decay=3e-4)
+# The gradient of a ReLU network jumps where a unit changes sign, so a central difference that straddles a
+# kink errs by (jump / 2 eps): on these nets r = 1e-2 ... 1e-5 gave relative errors of 0.8 to 50 (growing as
+# r shrinks, the signature of a jump), r = 1e-6 or 1e-7 gave 5e-10 to 4e-9 (no unit flips; float64 round-off).
+R_SMALL = 1e-7
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _setup(make=peng_search_net, seed=0):
+    torch.manual_seed(seed)
+    net = make(3, channels=2, nodes=2).double()
+    with torch.no_grad():
+        for a in net.arch_parameters():
+            a.normal_()  # far from uniform, so that the alphas matter
+    batch = lambda: (torch.randn(2, 3, 3, 9, 9, dtype=torch.double), torch.tensor([0, 2]))  # noqa: E731
+    buffers = [0.1 * torch.randn_like(w) for w in net.weight_parameters()]
+    return net, batch(), batch(), buffers
+
+
+def _rel(a, b) -> float:
+    num = torch.sqrt(sum(((x - y) ** 2).sum() for x, y in zip(a, b, strict=True)))
+    return (num / torch.sqrt(sum((y**2).sum() for y in b))).item()
+
+
+def _state(net):
+    return [t.clone() for t in net.state_dict().values()]
+
+
+@pytest.mark.parametrize("make", [peng_search_net, pvnas_search_net])
+def test_finite_difference_matches_double_backward(make):
+    net, train, val, buffers = _setup(make)
+    exact = B.exact_second_order(net, train, val, STEP, buffers)
+    approx = B.second_order(net, train, val, STEP, buffers, r=R_SMALL)
+    assert _rel(approx, exact) < 1e-4
+    assert _rel(B.first_order(net, val), exact) > 1e-2, "the second-order term must matter here"
+
+
+def test_exact_hypergradient_is_the_total_derivative_through_the_virtual_step():
+    """Directional derivative of alpha -> L_val(w - xi * step(w, alpha), alpha), by central differences in alpha."""
+    net, train, val, buffers = _setup()
+    exact = B.exact_second_order(net, train, val, STEP, buffers)
+    alphas = net.arch_parameters()
+    direction = [torch.randn_like(a) for a in alphas]
+    h = 1e-8  # small enough that no ReLU flips: the virtual step jumps where one does (see R_SMALL)
+
+    def unrolled_loss() -> float:
+        with B.restored(net):
+            B._virtual_step(net, train, STEP, buffers, B.cross_entropy)
+            with torch.no_grad():
+                return B.cross_entropy(net, val).item()
+
+    values = []
+    for sign in (1, -1):
+        with B.restored(net):
+            with torch.no_grad():
+                for a, d in zip(alphas, direction, strict=True):
+                    a.add_(sign * h * d)
+            values.append(unrolled_loss())
+    numeric = (values[0] - values[1]) / (2 * h)
+    analytic = sum((g * d).sum() for g, d in zip(exact, direction, strict=True)).item()
+    assert abs(numeric - analytic) <= 1e-4 * abs(analytic)
+
+
+def test_hessian_vector_product_matches_double_backward():
+    net, train, _, _ = _setup(seed=1)
+    weights, alphas = B.split_parameters(net)
+    v = [torch.randn_like(w) for w in weights]
+    grads = torch.autograd.grad(B.cross_entropy(net, train), weights, create_graph=True)
+    exact = torch.autograd.grad(sum((g * vi).sum() for g, vi in zip(grads, v, strict=True)), alphas)
+    assert _rel(B.hessian_vector_fd(net, train, v, r=R_SMALL), exact) < 1e-4
+
+
+def test_xi_zero_is_the_first_order_gradient():
+    net, train, val, buffers = _setup()
+    zero = B.VirtualStep(xi=0.0, momentum=0.9, weight_decay=3e-4)
+    assert _rel(B.second_order(net, train, val, zero, buffers), B.first_order(net, val)) < 1e-10
+
+
+@pytest.mark.parametrize("fn", ["second_order", "exact_second_order"])
+def test_the_model_is_left_exactly_as_it_was(fn):
+    net, train, val, buffers = _setup()
+    before = _state(net)
+    getattr(B, fn)(net, train, val, STEP, buffers)
+    after = _state(net)
+    assert all(torch.equal(x, y) for x, y in zip(before, after, strict=True))
+
+
+def test_the_virtual_step_moves_the_weights_as_sgd_would():
+    """w' = w - xi (m buf + g + lambda w), checked against torch.optim.SGD's own step from the same buffers."""
+    net, train, _, buffers = _setup()
+    weights, _ = B.split_parameters(net)
+    sgd = torch.optim.SGD(weights, lr=STEP.xi, momentum=STEP.momentum, weight_decay=STEP.weight_decay)
+    for w, buf in zip(weights, buffers, strict=True):
+        sgd.state[w]["momentum_buffer"] = buf.clone()
+    step, bufs = B.VirtualStep.from_optimizer(sgd, weights)
+    assert step == STEP
+    with B.restored(net):
+        B._virtual_step(net, train, step, bufs, B.cross_entropy)
+        virtual = [w.detach().clone() for w in weights]
+    start = [w.detach().clone() for w in weights]
+    sgd.zero_grad()
+    B.cross_entropy(net, train).backward()
+    sgd.step()
+    assert any(not torch.equal(v, s) for v, s in zip(virtual, start, strict=True)), "the weights must move"
+    assert _rel(virtual, [w.detach() for w in weights]) < 1e-12

@@ -1,0 +1,175 @@
+"""The architecture gradient of the bilevel problem (Peng Eqs. 1-5; DARTS Sec. 2.3).
+
+Peng Eq. 1: ``min_alpha L_val(w*(alpha), alpha)`` subject to ``w*(alpha) = argmin_w L_train(w, alpha)``,
+approximated with one virtual step of the weights (Eq. 3, ``epsilon`` there is ``xi`` here, as in
+DARTS): ``w' = w - xi * grad_w L_train(w, alpha)``. The architecture gradient (Eq. 5) is
+
+    grad_alpha L_val(w', alpha) - xi * grad^2_{alpha, w} L_train(w, alpha) . grad_{w'} L_val(w', alpha).
+
+* :func:`first_order` drops the second term and takes ``w' = w`` (``xi -> 0``, Peng's special case).
+* :func:`second_order` computes the Hessian-vector product by a central finite difference,
+  ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w - eps v)) / (2 eps)`` with
+  ``v = grad_{w'} L_val(w', alpha)`` and ``eps = r / ||v||`` (DARTS: ``r = 0.01``).
+* :func:`exact_second_order` differentiates ``L_val(w'(alpha), alpha)`` through the virtual step by
+  double backward (``torch.func.functional_call``): the same quantity without truncation error, for
+  teaching and for the tests.
+
+The virtual step is the weight optimiser's own step, as DARTS does it: ``w' = w - xi * (m * buf + g +
+lambda * w)`` with the SGD momentum buffer ``buf`` (scaled by the momentum ``m``) and weight decay
+``lambda`` (:class:`VirtualStep`). Every function leaves the model exactly as it found it: the weights
+are copied back bit for bit after the virtual and the perturbed passes, and so are the buffers. The
+search networks' op BNs keep no running statistics (nas/ops.py); the stem's BN does, and its running
+averages are restored too, so only the real training passes update them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+
+
+def cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The loss of both levels (Peng: cross-entropy on UCF101)."""
+    clips, labels = batch
+    return F.cross_entropy(model(clips), labels)
+
+
+@dataclass(frozen=True)
+class VirtualStep:
+    """``w' = w - xi * (momentum * buf + grad + weight_decay * w)``: one step of the weights' SGD (Peng Eq. 3)."""
+
+    xi: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    @classmethod
+    def from_optimizer(cls, optimizer: torch.optim.SGD, weights: Sequence[torch.Tensor]) -> tuple[VirtualStep, list]:
+        """The step the optimiser would take (its current lr, momentum, weight decay) and its momentum buffers."""
+        group = optimizer.param_groups[0]
+        buffers = [optimizer.state.get(w, {}).get("momentum_buffer") for w in weights]
+        return cls(group["lr"], group.get("momentum", 0.0), group.get("weight_decay", 0.0)), buffers
+
+    def direction(self, w: torch.Tensor, grad: torch.Tensor, buf: torch.Tensor | None) -> torch.Tensor:
+        d = grad + self.weight_decay * w
+        return d if buf is None else d + self.momentum * buf
+
+
+def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """``(weights, alphas)`` of a search network (its ``weight_parameters`` and ``arch_parameters``)."""
+    return list(model.weight_parameters()), list(model.arch_parameters())
+
+
+@contextmanager
+def restored(model: nn.Module):
+    """Copy every parameter and buffer back, bit for bit, when the block ends."""
+    saved = [t.detach().clone() for t in (*model.parameters(), *model.buffers())]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for t, s in zip((*model.parameters(), *model.buffers()), saved, strict=True):
+                t.copy_(s)
+
+
+def first_order(model: nn.Module, val: Batch, loss_fn: LossFn = cross_entropy) -> list[torch.Tensor]:
+    """``grad_alpha L_val(w, alpha)``: Eq. 5 with ``xi = 0``."""
+    _, alphas = split_parameters(model)
+    return list(torch.autograd.grad(loss_fn(model, val), alphas))
+
+
+def _virtual_step(model, train, step: VirtualStep, buffers, loss_fn) -> list[torch.Tensor]:
+    """Move the weights to ``w'`` in place (Peng Eq. 3); returns ``grad_w L_train(w)`` for reuse."""
+    weights, _ = split_parameters(model)
+    grads = torch.autograd.grad(loss_fn(model, train), weights)
+    with torch.no_grad():
+        for w, g, buf in zip(weights, grads, buffers or [None] * len(weights), strict=True):
+            w.sub_(step.xi * step.direction(w, g, buf))
+    return list(grads)
+
+
+def hessian_vector_fd(
+    model: nn.Module, train: Batch, v: Sequence[torch.Tensor], r: float = 0.01, loss_fn: LossFn = cross_entropy
+) -> list[torch.Tensor]:
+    """``grad^2_{alpha, w} L_train(w, alpha) . v`` by a central difference at ``w +- eps v``, ``eps = r / ||v||``.
+
+    Evaluated at the model's current weights, which are restored exactly afterwards.
+    """
+    weights, alphas = split_parameters(model)
+    eps = r / torch.sqrt(sum((t.double() ** 2).sum() for t in v)).item()
+    w0, sides = _snapshot(weights), []
+    with restored(model):
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for w, start, vi in zip(weights, w0, v, strict=True):
+                    torch.add(start, vi, alpha=sign * eps, out=w)
+            sides.append(torch.autograd.grad(loss_fn(model, train), alphas))
+    return [(p - m) / (2 * eps) for p, m in zip(*sides, strict=True)]
+
+
+def _snapshot(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in tensors]
+
+
+def second_order(
+    model: nn.Module,
+    train: Batch,
+    val: Batch,
+    step: VirtualStep,
+    buffers: Sequence[torch.Tensor | None] | None = None,
+    r: float = 0.01,
+    loss_fn: LossFn = cross_entropy,
+) -> list[torch.Tensor]:
+    """Peng Eq. 5 with the finite-difference Hessian-vector product (DARTS's second-order approximation)."""
+    weights, alphas = split_parameters(model)
+    with restored(model):
+        _virtual_step(model, train, step, buffers, loss_fn)
+        grads = torch.autograd.grad(loss_fn(model, val), [*alphas, *weights])
+    d_alpha, v = grads[: len(alphas)], grads[len(alphas) :]
+    hvp = hessian_vector_fd(model, train, v, r, loss_fn)
+    return [d - step.xi * h for d, h in zip(d_alpha, hvp, strict=True)]
+
+
+def exact_second_order(
+    model: nn.Module,
+    train: Batch,
+    val: Batch,
+    step: VirtualStep,
+    buffers: Sequence[torch.Tensor | None] | None = None,
+    loss_fn: LossFn = cross_entropy,
+) -> list[torch.Tensor]:
+    """``d/d alpha L_val(w'(alpha), alpha)`` by double backward: Eq. 5 exactly, no finite difference."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    weights, alphas = split_parameters(model)
+    w = {names[id(p)]: p.detach().clone().requires_grad_() for p in weights}
+    a = {names[id(p)]: p.detach().clone().requires_grad_() for p in alphas}
+
+    def loss_at(params: dict, batch: Batch) -> torch.Tensor:
+        return loss_fn(_Bound(model, params), batch)
+
+    with restored(model):
+        grads = torch.autograd.grad(loss_at({**w, **a}, train), list(w.values()), create_graph=True)
+        bufs = buffers or [None] * len(weights)
+        w_prime = {
+            n: wn - step.xi * step.direction(wn, g, b) for (n, wn), g, b in zip(w.items(), grads, bufs, strict=True)
+        }
+        return list(torch.autograd.grad(loss_at({**w_prime, **a}, val), list(a.values())))
+
+
+class _Bound(nn.Module):
+    """``model`` called with ``params`` in place of its parameters (for a loss function that calls the model)."""
+
+    def __init__(self, model: nn.Module, params: dict):
+        super().__init__()
+        self.model, self.params = model, params
+
+    def forward(self, *args):
+        return functional_call(self.model, self.params, args)
