@@ -120,3 +120,44 @@ def test_the_virtual_step_moves_the_weights_as_sgd_would():
     sgd.step()
     assert any(not torch.equal(v, s) for v, s in zip(virtual, start, strict=True)), "the weights must move"
     assert _rel(virtual, [w.detach() for w in weights]) < 1e-12
+
+
+@pytest.mark.parametrize("order", B.ORDERS)
+def test_search_step_moves_both_parameter_sets_as_its_order_says(order):
+    from videonas_lite.train.optim import PAPERS, make_optimizers
+
+    net, train, val, _ = _setup()
+    sgd, adam = make_optimizers(net, PAPERS["pvnas" if order == "one-level" else "peng"])
+    weights, alphas = B.split_parameters(net)
+    w0, a0 = [w.detach().clone() for w in weights], [a.detach().clone() for a in alphas]
+    expected = B.first_order(net, train if order == "one-level" else val)  # the first-order cases' alpha gradient
+    losses = B.search_step(net, order, train, val, sgd, adam)
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()) and "train" in losses
+    assert all(not torch.equal(a, b) for a, b in zip(alphas, a0, strict=True))
+    assert any(not torch.equal(w, b) for w, b in zip(weights, w0, strict=True))
+    if order != "second":  # Adam's first step: lr * g / (|g| + eps), g including the L2 term (bias-corrected)
+        group = adam.param_groups[0]
+        for a, start, g in zip(alphas, a0, expected, strict=True):
+            g = g + group["weight_decay"] * start
+            torch.testing.assert_close(start - a.detach(), group["lr"] * g / (g.abs() + group["eps"]))
+
+
+def test_unknown_order_is_refused():
+    net, train, val, _ = _setup()
+    from videonas_lite.train.optim import PAPERS, make_optimizers
+
+    with pytest.raises(ValueError, match="order must be one of"):
+        B.search_step(net, "third", train, val, *make_optimizers(net, PAPERS["peng"]))
+
+
+def test_schedules_follow_the_papers():
+    from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
+
+    net, *_ = _setup()
+    for paper, epochs, expected_last in (("peng", 10, PAPERS["peng"].lr_min), ("pvnas", 45, 0.1 * 0.1 * 0.1)):
+        sgd, _ = make_optimizers(net, PAPERS[paper])
+        schedule = make_schedule(sgd, PAPERS[paper], epochs)
+        for _ in range(epochs):
+            sgd.step()
+            schedule.step()
+        assert sgd.param_groups[0]["lr"] == pytest.approx(expected_last)

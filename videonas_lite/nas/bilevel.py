@@ -173,3 +173,55 @@ class _Bound(nn.Module):
 
     def forward(self, *args):
         return functional_call(self.model, self.params, args)
+
+
+ORDERS = ("first", "second", "one-level")
+
+
+def _set_grads(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.detach()
+
+
+def search_step(
+    model: nn.Module,
+    order: str,
+    train: Batch,
+    val: Batch | None,
+    weight_optimizer: torch.optim.SGD,
+    arch_optimizer: torch.optim.Optimizer,
+    r: float = 0.01,
+    loss_fn: LossFn = cross_entropy,
+) -> dict[str, float]:
+    """One search iteration: an architecture step, then a weight step on the training batch.
+
+    * ``first`` / ``second``: alphas descend ``grad_alpha L_val`` of Peng Eq. 5 at ``xi = 0`` / at ``xi`` =
+      the weight optimiser's current learning rate (DARTS's choice), then the weights descend
+      ``grad_w L_train(w, alpha_t)``.
+    * ``one-level`` (PV-NAS Eqs. 8-9, Alg. 1): alphas descend ``grad_alpha L_train(w_{t-1}, alpha_{t-1})``,
+      then the weights ``grad_w L_train(w_{t-1}, alpha_t)``, both on the training batch (``val`` unused).
+
+    Returns the losses it computed (``train``, and ``val`` for the two-level orders).
+    """
+    weights, alphas = split_parameters(model)
+    out: dict[str, float] = {}
+    if order == "first":
+        loss = loss_fn(model, val)
+        arch_grads, out["val"] = torch.autograd.grad(loss, alphas), loss.item()
+    elif order == "second":
+        step, buffers = VirtualStep.from_optimizer(weight_optimizer, weights)
+        arch_grads = second_order(model, train, val, step, buffers, r, loss_fn)
+    elif order == "one-level":
+        loss = loss_fn(model, train)
+        arch_grads, out["train_before"] = torch.autograd.grad(loss, alphas), loss.item()
+    else:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    _set_grads(alphas, arch_grads)
+    arch_optimizer.step()
+    arch_optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model, train)
+    _set_grads(weights, torch.autograd.grad(loss, weights))
+    weight_optimizer.step()
+    weight_optimizer.zero_grad(set_to_none=True)
+    out["train"] = loss.item()
+    return out
