@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from videonas_lite.cli import main
 from videonas_lite.data.synthetic import class_names
 
@@ -21,3 +23,14 @@ def test_bad_values_exit_2_with_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "error: classes must be in [2, 16], got 40"
     assert main(["reproduce", "--profile", "laptop"]) == 2
     assert "unknown profile 'laptop'" in capsys.readouterr().err
+
+
+def test_search_writes_records_and_resumes(tiny_dataset, tmp_path, capsys):
+    args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "1", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    records = json.loads((tmp_path / "run" / "records.json").read_text())
+    assert [r["epoch"] for r in records] == [0] and set(records[0]["genotype"]) == {"normal", "reduce"}
+    assert main([*args, "--resume", str(tmp_path / "run")]) == 0
+    assert "1 epochs in" in capsys.readouterr().out
+    assert main([*args[:-2], "--batch-size", "64", "--out", str(tmp_path / "big")]) == 2
+    assert "exceeds a half of the training set" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 ``videonas synth``      write the embedded dataset (real mp4 files, UCF101 layout)
 ``videonas reproduce``  generate the profile's data and execute the notebook series with papermill
 ``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?)
+``videonas search``     a differentiable architecture search (first / second order, PV-NAS one-level)
 """
 
 from __future__ import annotations
@@ -52,6 +53,35 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    from videonas_lite.profiles import get_profile
+    from videonas_lite.train.search import SearchConfig, SearchDiverged, run_search
+
+    profile = get_profile(args.profile)
+    data = args.data
+    if data is None:
+        data = profile.dataset_dir()
+        if profile.dataset == "embedded":
+            synthetic.ensure_dataset(data, profile.synth_config())
+    channels = profile.peng_channels if args.space == "peng" else profile.pvnas_channels
+    config = SearchConfig(
+        space=args.space, order=args.order, schedule=args.schedule, epochs=args.epochs,
+        batch_size=args.batch_size or profile.batch_size, channels=channels, num_segments=profile.num_segments,
+        frames_per_segment=profile.frames_per_segment, crop_size=profile.crop_size, seed=profile.seed,
+    )  # fmt: skip
+    out = args.resume or args.out
+    try:
+        records = run_search(config, data, out, resume=bool(args.resume))
+    except SearchDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    last = records[-1]
+    print(
+        f"{len(records)} epochs in {out}; parameter-free share of the last genotype {last['parameter_free_share']:.2f}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results here")
     p.set_defaults(func=_probe)
+
+    q = sub.add_parser("search", help="search a cell (records and checkpoints in the run folder)")
+    q.add_argument("--space", choices=("peng", "pvnas"), default="peng")
+    q.add_argument("--order", choices=("first", "second", "one-level"), default="first")
+    q.add_argument("--schedule", choices=("cosine", "step"), default=None, help="default: the paper's")
+    q.add_argument("--profile", default="default")
+    q.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
+    q.add_argument("--epochs", type=int, default=10)
+    q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
+    q.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
+    q.set_defaults(func=_search)
     return parser
 
 
