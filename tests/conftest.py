@@ -8,11 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 
 from videonas_lite.data.synthetic import SynthConfig, _encode_mp4, generate
 
 TINY = SynthConfig(classes=4, videos_per_class=4, frames=12, size=32, seed=3)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread (threads only add overhead, 30x on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

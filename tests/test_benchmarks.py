@@ -22,13 +22,7 @@ plain_port = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plain_port)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors this small gain nothing from threads, and spinning OpenMP threads on a busy machine cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 _run = plain_port.logits_and_grads

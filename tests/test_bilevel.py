@@ -15,12 +15,7 @@ STEP = B.VirtualStep(xi=0.05, momentum=0.9, weight_decay=3e-4)
 R_SMALL = 1e-7
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _setup(make=peng_search_net, seed=0):

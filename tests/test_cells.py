@@ -22,13 +22,7 @@ OP_SETS = ["peng", "pvnas_spatial", "pvnas_temporal"]
 TOL = {"atol": 1e-10, "rtol": 1e-10}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs run fastest on one thread, and do not stall when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randn(*shape: int) -> torch.Tensor:

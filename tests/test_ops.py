@@ -22,13 +22,7 @@ UNIQUE_OPS = sorted({op for _, op in ALL_OPS})
 CL3D = torch.channels_last_3d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These clips are tiny: threads only add overhead (30x on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)
