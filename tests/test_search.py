@@ -34,6 +34,7 @@ def test_resume_after_an_interruption_is_bit_identical(tiny_dataset, tmp_path, o
     config = SearchConfig(**{**CONFIG.__dict__, "order": order})
     full = run_search(config, tiny_dataset, tmp_path / "full", progress=False)
     assert len(full) == 2 and json.loads((tmp_path / "full" / "records.json").read_text()) == full
+    assert all(0.0 <= r["val_acc"] <= 1.0 and r["train_loss"] > 0 for r in full)
 
     def stop_mid_second_epoch(epoch, step):
         if epoch == 1 and step == 0:

@@ -110,6 +110,16 @@ def _check_finite(losses: dict[str, float], model, epoch: int, step: int) -> Non
         raise SearchDiverged(f"epoch {epoch}, step {step}: {what} not finite; the last good checkpoint is kept")
 
 
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
+    """Top-1 accuracy of the supernet on ``loader`` (batch-statistics BN, as during the search)."""
+    correct = total = 0
+    for clips, labels, *_ in loader:
+        correct += (model(clips).argmax(dim=1) == labels).sum().item()
+        total += len(labels)
+    return correct / total
+
+
 def _jsonable(record: dict) -> dict:
     """The record as it reads back from records.json (tuples become lists)."""
     return json.loads(json.dumps(record))
@@ -152,9 +162,11 @@ def run_search(
             if on_step is not None:
                 on_step(epoch, step)
         schedule.step()
+        sums["val_acc"] = accuracy(model, val_loader)
         genotype = derive(model)
         records.append(_jsonable({
-            "epoch": epoch, **{f"{k}_loss": v for k, v in sums.items()}, "lr": sgd.param_groups[0]["lr"],
+            "epoch": epoch, **{k if k.endswith("acc") else f"{k}_loss": v for k, v in sums.items()},
+            "lr": sgd.param_groups[0]["lr"],
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
             "genotype": genotype, "parameter_free_share": parameter_free_share(genotype),
         }))  # fmt: skip
