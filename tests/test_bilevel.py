@@ -10,8 +10,8 @@ from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 
 STEP = B.VirtualStep(xi=0.05, momentum=0.9, weight_decay=3e-4)
 # The gradient of a ReLU network jumps where a unit changes sign, so a central difference that straddles a
-# kink errs by (jump / 2 eps): on these nets r = 1e-2 ... 1e-5 gave relative errors of 0.8 to 50 (growing as
-# r shrinks, the signature of a jump), r = 1e-6 or 1e-7 gave 5e-10 to 4e-9 (no unit flips; float64 round-off).
+# kink errs by about jump / (2 eps): on these nets r = 1e-2 ... 1e-6 gave relative errors from 0.85 to 58,
+# r = 1e-7 about 4e-9 on both (benchmarks/fd_error.py).
 R_SMALL = 1e-7
 
 
