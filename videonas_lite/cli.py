@@ -63,11 +63,9 @@ def _search(args: argparse.Namespace) -> int:
         data = profile.dataset_dir()
         if profile.dataset == "embedded":
             synthetic.ensure_dataset(data, profile.synth_config())
-    channels = profile.peng_channels if args.space == "peng" else profile.pvnas_channels
-    config = SearchConfig(
-        space=args.space, order=args.order, schedule=args.schedule, epochs=args.epochs,
-        batch_size=args.batch_size or profile.batch_size, channels=channels, num_segments=profile.num_segments,
-        frames_per_segment=profile.frames_per_segment, crop_size=profile.crop_size, seed=profile.seed,
+    config = SearchConfig.from_profile(
+        profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
+        difference=args.difference, device=args.device,
     )  # fmt: skip
     out = args.resume or args.out
     try:
@@ -117,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--schedule", choices=("cosine", "step"), default=None, help="default: the paper's")
     q.add_argument("--profile", default="default")
     q.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
-    q.add_argument("--epochs", type=int, default=10)
+    q.add_argument("--epochs", type=int, default=None, help="default: the profile's search_epochs")
+    q.add_argument("--difference", choices=("central", "forward"), default=None,
+                   help="second order's finite difference (default: central, as DARTS)")
+    q.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
     q.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")

@@ -47,6 +47,8 @@ class Profile:
     # search networks (nas/networks.py): Peng's initial channels (the paper: 4) and PV-NAS's (the paper: 64)
     peng_channels: int = 4
     pvnas_channels: int = 8
+    # the search (train/search.py): epochs (Peng: 50; PV-NAS: 80)
+    search_epochs: int = 20
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -92,6 +94,7 @@ PROFILES: dict[str, Profile] = {
         crop_size=28,
         probe_epochs=12,
         pvnas_channels=4,
+        search_epochs=3,
         batch_size=8,
     ),
     "default": Profile(name="default"),
@@ -105,6 +108,7 @@ PROFILES: dict[str, Profile] = {
         num_workers=8,
         device="cuda",
         pvnas_channels=16,
+        search_epochs=50,
     ),
     "paper": Profile(
         name="paper",
@@ -115,6 +119,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=72,
         num_workers=8,
         pvnas_channels=64,
+        search_epochs=50,
         device="cuda",
     ),
 }
@@ -122,7 +127,7 @@ PROFILES: dict[str, Profile] = {
 _POSITIVE = (
     "synth_classes", "synth_videos_per_class", "synth_frames", "synth_size",
     "num_segments", "frames_per_segment", "crop_size", "batch_size", "probe_videos_per_class", "probe_epochs",
-    "peng_channels", "pvnas_channels",
+    "peng_channels", "pvnas_channels", "search_epochs",
 )  # fmt: skip
 
 

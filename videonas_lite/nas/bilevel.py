@@ -9,7 +9,9 @@ DARTS): ``w' = w - xi * grad_w L_train(w, alpha)``. The architecture gradient (E
 * :func:`first_order` drops the second term and takes ``w' = w`` (``xi -> 0``, Peng's special case).
 * :func:`second_order` computes the Hessian-vector product by a central finite difference,
   ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w - eps v)) / (2 eps)`` with
-  ``v = grad_{w'} L_val(w', alpha)`` and ``eps = r / ||v||`` (DARTS: ``r = 0.01``).
+  ``v = grad_{w'} L_val(w', alpha)`` and ``eps = r / ||v||`` (DARTS: ``r = 0.01``). ``difference="forward"``
+  instead takes ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w)) / eps``, whose second term comes
+  free with the virtual step's backward pass: one pass fewer, truncation error O(eps) not O(eps^2).
 * :func:`exact_second_order` differentiates ``L_val(w'(alpha), alpha)`` through the virtual step by
   double backward (``torch.func.functional_call``): the same quantity without truncation error, for
   teaching and for the tests.
@@ -20,6 +22,13 @@ lambda * w)`` with the SGD momentum buffer ``buf`` (scaled by the momentum ``m``
 are copied back bit for bit after the virtual and the perturbed passes, and so are the buffers. The
 search networks' op BNs keep no running statistics (nas/ops.py); the stem's BN does, and its running
 averages are restored too, so only the real training passes update them.
+
+Cost (measured in benchmarks/bilevel.py): every pass that needs only ``grad_alpha`` asks autograd for the
+alphas alone, so it skips the convolutions' weight gradients (about a third of a backward pass).
+
+Mixed precision: under ``torch.autocast`` (bf16 on CUDA in train/search.py) the finite-difference passes
+run in float32, autocast switched off: their two gradients differ by about ``r`` times the curvature,
+below bf16's 3 significant digits, so in bf16 the difference would be rounding noise.
 """
 
 from __future__ import annotations
@@ -86,33 +95,59 @@ def first_order(model: nn.Module, val: Batch, loss_fn: LossFn = cross_entropy) -
     return list(torch.autograd.grad(loss_fn(model, val), alphas))
 
 
-def _virtual_step(model, train, step: VirtualStep, buffers, loss_fn) -> list[torch.Tensor]:
-    """Move the weights to ``w'`` in place (Peng Eq. 3); returns ``grad_w L_train(w)`` for reuse."""
-    weights, _ = split_parameters(model)
-    grads = torch.autograd.grad(loss_fn(model, train), weights)
+def _virtual_step(model, train, step: VirtualStep, buffers, loss_fn, with_alpha: bool = False) -> list[torch.Tensor]:
+    """Move the weights to ``w'`` in place (Peng Eq. 3).
+
+    Returns ``grad_alpha L_train(w)`` from the same backward pass when ``with_alpha`` (else ``[]``).
+    """
+    weights, alphas = split_parameters(model)
+    wrt = [*weights, *alphas] if with_alpha else weights
+    grads = torch.autograd.grad(loss_fn(model, train), wrt)
     with torch.no_grad():
-        for w, g, buf in zip(weights, grads, buffers or [None] * len(weights), strict=True):
+        for w, g, buf in zip(weights, grads, buffers or [None] * len(weights), strict=False):
             w.sub_(step.xi * step.direction(w, g, buf))
-    return list(grads)
+    return list(grads[len(weights) :])
+
+
+DIFFERENCES = ("central", "forward")
 
 
 def hessian_vector_fd(
-    model: nn.Module, train: Batch, v: Sequence[torch.Tensor], r: float = 0.01, loss_fn: LossFn = cross_entropy
+    model: nn.Module,
+    train: Batch,
+    v: Sequence[torch.Tensor],
+    r: float = 0.01,
+    loss_fn: LossFn = cross_entropy,
+    difference: str = "central",
+    at_w: Sequence[torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
-    """``grad^2_{alpha, w} L_train(w, alpha) . v`` by a central difference at ``w +- eps v``, ``eps = r / ||v||``.
+    """``grad^2_{alpha, w} L_train(w, alpha) . v`` by a finite difference along ``v``, ``eps = r / ||v||`` (Peng Eq. 5).
 
-    Evaluated at the model's current weights, which are restored exactly afterwards.
+    Central, ``(g(w + eps v) - g(w - eps v)) / (2 eps)`` with ``g = grad_alpha L_train``; or forward,
+    ``(g(w + eps v) - g(w)) / eps``, where a caller that already holds ``g(w)`` (in float32) passes it as
+    ``at_w``. Evaluated at the model's current weights, which are restored exactly afterwards; the passes
+    run in float32 even under autocast.
     """
+    if difference not in DIFFERENCES:
+        raise ValueError(f"difference must be one of {DIFFERENCES}, got {difference!r}")
     weights, alphas = split_parameters(model)
     eps = r / torch.sqrt(sum((t.double() ** 2).sum() for t in v)).item()
+    signs = (1.0, -1.0) if difference == "central" else (1.0,) if at_w is not None else (1.0, 0.0)
     w0, sides = _snapshot(weights), []
-    with restored(model):
-        for sign in (1.0, -1.0):
+    with restored(model), _float32(train[0]):
+        for sign in signs:
             with torch.no_grad():
                 for w, start, vi in zip(weights, w0, v, strict=True):
                     torch.add(start, vi, alpha=sign * eps, out=w)
             sides.append(torch.autograd.grad(loss_fn(model, train), alphas))
+    if difference == "forward":
+        return [(p - g) / eps for p, g in zip(sides[0], at_w or sides[1], strict=True)]
     return [(p - m) / (2 * eps) for p, m in zip(*sides, strict=True)]
+
+
+def _float32(like: torch.Tensor):
+    """Autocast switched off for ``like``'s device (a no-op outside autocast)."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def _snapshot(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -127,14 +162,21 @@ def second_order(
     buffers: Sequence[torch.Tensor | None] | None = None,
     r: float = 0.01,
     loss_fn: LossFn = cross_entropy,
+    difference: str = "central",
 ) -> list[torch.Tensor]:
-    """Peng Eq. 5 with the finite-difference Hessian-vector product (DARTS's second-order approximation)."""
+    """Peng Eq. 5 with the finite-difference Hessian-vector product (DARTS's second-order approximation).
+
+    Passes (forward + backward each): the virtual step, the validation gradient at ``w'``, then two
+    alpha-only passes for the central difference or one for the forward difference.
+    """
     weights, alphas = split_parameters(model)
+    # g(w) from the virtual step's pass, unless autocast computed it in bf16 (then a float32 pass)
+    reuse = difference == "forward" and not torch.is_autocast_enabled(train[0].device.type)
     with restored(model):
-        _virtual_step(model, train, step, buffers, loss_fn)
+        at_w = _virtual_step(model, train, step, buffers, loss_fn, with_alpha=reuse)
         grads = torch.autograd.grad(loss_fn(model, val), [*alphas, *weights])
     d_alpha, v = grads[: len(alphas)], grads[len(alphas) :]
-    hvp = hessian_vector_fd(model, train, v, r, loss_fn)
+    hvp = hessian_vector_fd(model, train, v, r, loss_fn, difference, at_w=at_w or None)
     return [d - step.xi * h for d, h in zip(d_alpha, hvp, strict=True)]
 
 
@@ -176,6 +218,7 @@ class _Bound(nn.Module):
 
 
 ORDERS = ("first", "second", "one-level")
+"""The architecture steps of :func:`search_step` (``second`` takes ``difference`` = central or forward)."""
 
 
 def _set_grads(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
@@ -192,6 +235,7 @@ def search_step(
     arch_optimizer: torch.optim.Optimizer,
     r: float = 0.01,
     loss_fn: LossFn = cross_entropy,
+    difference: str = "central",
 ) -> dict[str, float]:
     """One search iteration: an architecture step, then a weight step on the training batch.
 
@@ -210,7 +254,7 @@ def search_step(
         arch_grads, out["val"] = torch.autograd.grad(loss, alphas), loss.item()
     elif order == "second":
         step, buffers = VirtualStep.from_optimizer(weight_optimizer, weights)
-        arch_grads = second_order(model, train, val, step, buffers, r, loss_fn)
+        arch_grads = second_order(model, train, val, step, buffers, r, loss_fn, difference)
     elif order == "one-level":
         loss = loss_fn(model, train)
         arch_grads, out["train_before"] = torch.autograd.grad(loss, alphas), loss.item()

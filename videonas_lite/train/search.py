@@ -26,9 +26,10 @@ from videonas_lite.data.datasets import VideoClipDataset, collate_clips
 from videonas_lite.data.sampling import TSNSampler
 from videonas_lite.data.splits import balanced_halves
 from videonas_lite.data.transforms import train_transform
-from videonas_lite.nas.bilevel import ORDERS, search_step
+from videonas_lite.nas.bilevel import DIFFERENCES, ORDERS, search_step
 from videonas_lite.nas.genotype import derive, parameter_free_share
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
+from videonas_lite.profiles import Profile
 from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
 
 
@@ -51,13 +52,43 @@ class SearchConfig:
     crop_size: int = 56
     seed: int = 0
     r: float = 0.01
+    difference: str = "central"  # the second order's finite difference: "central" (DARTS) or "forward"
     step_epochs: int | None = None  # step schedule's period (None: the paper's 20)
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
+    bf16: bool | None = None  # bf16 autocast (None: on CUDA only); the finite differences stay float32
 
     def __post_init__(self):
         if self.space not in ("peng", "pvnas"):
             raise ValueError(f"space must be 'peng' or 'pvnas', got {self.space!r}")
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.difference not in DIFFERENCES:
+            raise ValueError(f"difference must be one of {DIFFERENCES}, got {self.difference!r}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+
+    @classmethod
+    def from_profile(cls, profile: Profile, space: str = "peng", order: str = "first", **overrides) -> SearchConfig:
+        """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, channels)."""
+        settings = dict(
+            space=space, order=order, epochs=profile.search_epochs, batch_size=profile.batch_size,
+            channels=profile.peng_channels if space == "peng" else profile.pvnas_channels,
+            num_segments=profile.num_segments, frames_per_segment=profile.frames_per_segment,
+            crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
+        )  # fmt: skip
+        return cls(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+        return torch.device(self.device)
+
+    def autocast(self, device: torch.device):
+        """bf16 autocast on CUDA (unless ``bf16=False``), float32 elsewhere (unless ``bf16=True``)."""
+        on = device.type == "cuda" if self.bf16 is None else self.bf16
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -92,10 +123,10 @@ def _loaders(config: SearchConfig, data_dir: Path) -> tuple[VideoClipDataset, Da
     return dataset, loaders[0], loaders[1], len(dataset.classes)
 
 
-def _build(config: SearchConfig, num_classes: int):
+def _build(config: SearchConfig, num_classes: int, device: torch.device):
     torch.manual_seed(config.seed)
     make = peng_search_net if config.space == "peng" else pvnas_search_net
-    model = make(num_classes, channels=config.channels)
+    model = make(num_classes, channels=config.channels).to(device)
     paper = PAPERS[config.space]
     overrides = {k: v for k, v in (("schedule", config.schedule), ("step_epochs", config.step_epochs)) if v}
     optim = type(paper)(**{**asdict(paper), **overrides})
@@ -114,8 +145,9 @@ def _check_finite(losses: dict[str, float], model, epoch: int, step: int) -> Non
 def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
     """Top-1 accuracy of the supernet on ``loader`` (batch-statistics BN, as during the search)."""
     correct = total = 0
+    device = next(model.parameters()).device
     for clips, labels, *_ in loader:
-        correct += (model(clips).argmax(dim=1) == labels).sum().item()
+        correct += (model(clips.to(device)).argmax(dim=1).cpu() == labels).sum().item()
         total += len(labels)
     return correct / total
 
@@ -137,11 +169,12 @@ def run_search(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dataset, train_loader, val_loader, num_classes = _loaders(config, Path(data_dir))
-    model, sgd, adam, schedule = _build(config, num_classes)
+    device = config.torch_device()
+    model, sgd, adam, schedule = _build(config, num_classes, device)
     records, start = [], 0
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True)
+        state = torch.load(ckpt, weights_only=True, map_location=device)
         if state["config"] != asdict(config):
             raise ValueError(f"{ckpt}: saved with a different configuration {state['config']}")
         for obj, key in ((model, "model"), (sgd, "sgd"), (adam, "adam"), (schedule, "schedule")):
@@ -155,7 +188,9 @@ def run_search(
         batches = zip(train_loader, val_loader, strict=False)
         n = min(len(train_loader), len(val_loader))
         for step, (train, val) in enumerate(tqdm(batches, total=n, desc=f"epoch {epoch}", disable=not progress)):
-            losses = search_step(model, config.order, tuple(train[:2]), tuple(val[:2]), sgd, adam, config.r)
+            train, val = (tuple(t.to(device, non_blocking=True) for t in b[:2]) for b in (train, val))
+            with config.autocast(device):
+                losses = search_step(model, config.order, train, val, sgd, adam, config.r, difference=config.difference)
             _check_finite(losses, model, epoch, step)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value / n
