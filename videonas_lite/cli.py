@@ -116,8 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--profile", default="default")
     q.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
     q.add_argument("--epochs", type=int, default=None, help="default: the profile's search_epochs")
-    q.add_argument("--difference", choices=("central", "forward"), default=None,
-                   help="second order's finite difference (default: central, as DARTS)")
+    q.add_argument(
+        "--difference",
+        choices=("central", "forward"),
+        default=None,
+        help="second order's finite difference (default: central, as DARTS)",
+    )
     q.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
