@@ -118,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--epochs", type=int, default=None, help="default: the profile's search_epochs")
     q.add_argument(
         "--difference",
-        choices=("central", "forward"),
+        choices=("central", "forward", "exact"),
         default=None,
-        help="second order's finite difference (default: central, as DARTS)",
+        help="second order's HVP: central or forward difference, or exact (default: central, as DARTS)",
     )
     q.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")

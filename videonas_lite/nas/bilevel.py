@@ -109,7 +109,8 @@ def _virtual_step(model, train, step: VirtualStep, buffers, loss_fn, with_alpha:
     return list(grads[len(weights) :])
 
 
-DIFFERENCES = ("central", "forward")
+DIFFERENCES = ("central", "forward", "exact")
+"""How :func:`second_order` gets the Hessian-vector product: two finite-difference passes, one, or double backward."""
 
 
 def hessian_vector_fd(
@@ -128,8 +129,8 @@ def hessian_vector_fd(
     ``at_w``. Evaluated at the model's current weights, which are restored exactly afterwards; the passes
     run in float32 even under autocast.
     """
-    if difference not in DIFFERENCES:
-        raise ValueError(f"difference must be one of {DIFFERENCES}, got {difference!r}")
+    if difference not in ("central", "forward"):
+        raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
     weights, alphas = split_parameters(model)
     eps = r / torch.sqrt(sum((t.double() ** 2).sum() for t in v)).item()
     signs = (1.0, -1.0) if difference == "central" else (1.0,) if at_w is not None else (1.0, 0.0)
@@ -168,7 +169,12 @@ def second_order(
 
     Passes (forward + backward each): the virtual step, the validation gradient at ``w'``, then two
     alpha-only passes for the central difference or one for the forward difference.
+    ``difference="exact"`` hands over to :func:`exact_second_order` (double backward, no ``r``).
     """
+    if difference not in DIFFERENCES:
+        raise ValueError(f"difference must be one of {DIFFERENCES}, got {difference!r}")
+    if difference == "exact":
+        return exact_second_order(model, train, val, step, buffers, loss_fn)
     weights, alphas = split_parameters(model)
     # g(w) from the virtual step's pass, unless autocast computed it in bf16 (then a float32 pass)
     reuse = difference == "forward" and not torch.is_autocast_enabled(train[0].device.type)
@@ -218,7 +224,7 @@ class _Bound(nn.Module):
 
 
 ORDERS = ("first", "second", "one-level")
-"""The architecture steps of :func:`search_step` (``second`` takes ``difference`` = central or forward)."""
+"""The architecture steps of :func:`search_step` (``second`` takes a ``difference`` from :data:`DIFFERENCES`)."""
 
 
 def _set_grads(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
@@ -245,27 +251,34 @@ def search_step(
     * ``one-level`` (PV-NAS Eqs. 8-9, Alg. 1): alphas descend ``grad_alpha L_train(w_{t-1}, alpha_{t-1})``,
       then the weights ``grad_w L_train(w_{t-1}, alpha_t)``, both on the training batch (``val`` unused).
 
-    Returns the losses it computed (``train``, and ``val`` for the two-level orders).
+    Returns the losses it computed (``train``; ``val`` for first order, ``train_before`` for one level).
     """
     weights, alphas = split_parameters(model)
     out: dict[str, float] = {}
     if order == "first":
-        loss = loss_fn(model, val)
-        arch_grads, out["val"] = torch.autograd.grad(loss, alphas), loss.item()
+        arch_grads, out["val"] = _gradient(model, val, alphas, loss_fn)
     elif order == "second":
         step, buffers = VirtualStep.from_optimizer(weight_optimizer, weights)
         arch_grads = second_order(model, train, val, step, buffers, r, loss_fn, difference)
     elif order == "one-level":
-        loss = loss_fn(model, train)
-        arch_grads, out["train_before"] = torch.autograd.grad(loss, alphas), loss.item()
+        arch_grads, out["train_before"] = _gradient(model, train, alphas, loss_fn)
     else:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     _set_grads(alphas, arch_grads)
     arch_optimizer.step()
     arch_optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model, train)
-    _set_grads(weights, torch.autograd.grad(loss, weights))
+    weight_grads, out["train"] = _gradient(model, train, weights, loss_fn)
+    _set_grads(weights, weight_grads)
     weight_optimizer.step()
     weight_optimizer.zero_grad(set_to_none=True)
-    out["train"] = loss.item()
     return out
+
+
+def _gradient(model: nn.Module, batch: Batch, wrt: Sequence[torch.Tensor], loss_fn: LossFn) -> tuple[tuple, float]:
+    """``(grad of the loss w.r.t. wrt, the loss)``; the graph is gone on return.
+
+    A backward pass to the alphas alone never reaches the stem, so the stem's saved activations live as
+    long as the loss tensor does: held across the next pass they raised a step's peak memory by a quarter.
+    """
+    loss = loss_fn(model, batch)
+    return torch.autograd.grad(loss, wrt), loss.item()
