@@ -82,6 +82,79 @@ def test_hessian_vector_product_matches_double_backward():
     assert _rel(B.hessian_vector_fd(net, train, v, r=R_SMALL), exact) < 1e-4
 
 
+@pytest.mark.parametrize("make", [peng_search_net, pvnas_search_net])
+def test_forward_difference_matches_double_backward(make):
+    """One perturbed pass and g(w) reused from the virtual step: O(eps) truncation, still close at small r."""
+    net, train, val, buffers = _setup(make)
+    exact = B.exact_second_order(net, train, val, STEP, buffers)
+    assert _rel(B.second_order(net, train, val, STEP, buffers, r=R_SMALL, difference="forward"), exact) < 1e-4
+
+
+def test_forward_difference_reuses_the_virtual_steps_gradient_exactly():
+    """g(w) from the virtual step's joint backward equals a separate alpha-only pass (float64, to rounding)."""
+    net, train, _, buffers = _setup()
+    weights, alphas = B.split_parameters(net)
+    with B.restored(net):
+        reused = B._virtual_step(net, train, STEP, buffers, B.cross_entropy, with_alpha=True)
+    separate = torch.autograd.grad(B.cross_entropy(net, train), alphas)
+    assert _rel(reused, separate) < 1e-13
+    v = [torch.randn_like(w) for w in weights]
+    assert _rel(B.hessian_vector_fd(net, train, v, 1e-7, difference="forward", at_w=reused),
+                B.hessian_vector_fd(net, train, v, 1e-7, difference="forward")) < 1e-6  # fmt: skip
+
+
+def test_exact_difference_is_the_double_backward():
+    net, train, val, buffers = _setup()
+    a = B.second_order(net, train, val, STEP, buffers, difference="exact")
+    b = B.exact_second_order(net, train, val, STEP, buffers)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    with pytest.raises(ValueError, match="difference must be one of"):
+        B.second_order(net, train, val, STEP, buffers, difference="backward")
+
+
+def test_finite_differences_run_in_float32_under_bf16_autocast():
+    """bf16 keeps 3 significant digits, fewer than the two gradients of the difference share: so float32."""
+    net, train, _, _ = _setup()
+    net, train = net.float(), (train[0].float(), train[1])
+    weights, _ = B.split_parameters(net)
+    v = [torch.randn_like(w) for w in weights]
+    plain = B.hessian_vector_fd(net, train, v)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert B.cross_entropy(net, train).dtype == torch.float32  # the loss upcasts, the network ran in bf16:
+        assert net(train[0]).dtype == torch.bfloat16  # so autocast is on here
+        under = B.hessian_vector_fd(net, train, v)
+    assert all(torch.equal(x, y) for x, y in zip(plain, under, strict=True))
+
+
+def test_a_gradient_pass_leaves_no_saved_activations_behind():
+    """An alpha-only backward never reaches the stem; its saved tensors must die with the pass, not later."""
+    import gc
+    import weakref
+
+    net, train, _, _ = _setup()
+    _, alphas = B.split_parameters(net)
+    alive: list[weakref.ref] = []
+
+    class Saved:  # holds a detached copy: the tensor itself may point back to the node that saves it
+        def __init__(self, t):
+            self.t = t.detach()
+
+    def pack(t):
+        box = Saved(t)
+        alive.append(weakref.ref(box))
+        return box
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.t):
+        B._gradient(net, train, alphas, B.cross_entropy)
+        gc.collect()
+        assert alive and all(ref() is None for ref in alive)
+        loss = B.cross_entropy(net, train)  # what search_step used to do: keep the loss across the next pass
+        torch.autograd.grad(loss, alphas)
+        gc.collect()
+        assert any(ref() is not None for ref in alive), "the stem's activations outlive an alpha-only backward"
+        del loss
+
+
 def test_xi_zero_is_the_first_order_gradient():
     net, train, val, buffers = _setup()
     zero = B.VirtualStep(xi=0.0, momentum=0.9, weight_decay=3e-4)

@@ -68,3 +68,86 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tin
         run_search(config, tiny_dataset, tmp_path, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == saved["checkpoint"]
     assert len(json.loads((tmp_path / "records.json").read_text())) == 2
+
+
+_SEARCH_IN_A_PROCESS = """
+import sys, torch
+from videonas_lite.train.search import SearchConfig, run_search
+torch.set_num_threads(1)
+run_search(SearchConfig(**eval(sys.argv[1])), sys.argv[2], sys.argv[3], progress=False)
+"""
+
+
+def test_a_killed_search_resumes_to_the_same_alphas_and_weights(tiny_dataset, tmp_path, one_thread):
+    """SIGKILL a real search process in its second epoch, resume it, compare with an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = SearchConfig(**{**CONFIG.__dict__, "epochs": 3})
+    cut, records = tmp_path / "cut", tmp_path / "cut" / "records.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SEARCH_IN_A_PROCESS, repr(config.__dict__), str(tiny_dataset), str(cut)]
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (records.is_file() and len(json.loads(records.read_text())) == 1):  # epoch 0 saved (atomically)
+            assert proc.poll() is None and time.monotonic() < deadline, "the search process ended or hung"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(json.loads(records.read_text())) == 1, "killed in its second epoch, before that epoch's record"
+    resumed = run_search(config, tiny_dataset, cut, resume=True, progress=False)
+    full = run_search(config, tiny_dataset, tmp_path / "full", progress=False)
+    assert resumed == full
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
+    b = torch.load(cut / "checkpoint.pt", weights_only=True)
+    for part in ("model", "sgd", "adam", "schedule"):
+        _assert_same(a[part], b[part], part)
+
+
+def _assert_same(a, b, where: str) -> None:
+    """Equal nested state (dicts, lists, tensors bit for bit)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def test_bf16_autocast_search_runs_second_order(tiny_dataset, tmp_path):
+    """The CUDA setting (bf16 autocast, float32 finite differences), exercised on the CPU's bf16 autocast."""
+    config = SearchConfig(**{**CONFIG.__dict__, "order": "second", "epochs": 1, "bf16": True})
+    (record,) = run_search(config, tiny_dataset, tmp_path, progress=False)
+    assert record["train_loss"] > 0 and all(
+        abs(sum(row) - 1) < 1e-5 for rows in record["alpha_softmax"].values() for row in rows
+    )
+    fp32 = run_search(
+        SearchConfig(**{**config.__dict__, "bf16": False}), tiny_dataset, tmp_path / "fp32", progress=False
+    )
+    assert fp32[0]["train_loss"] != record["train_loss"], "autocast changed nothing: was it on?"
+
+
+def test_a_profile_sets_the_search(tmp_path):
+    from videonas_lite.profiles import get_profile
+
+    ci = get_profile("ci")
+    config = SearchConfig.from_profile(ci, "pvnas", "one-level", epochs=None, batch_size=4)
+    assert (config.epochs, config.batch_size, config.channels, config.crop_size) == (
+        ci.search_epochs, 4, ci.pvnas_channels, ci.crop_size,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="difference must be one of"):
+        SearchConfig(difference="sideways")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            SearchConfig(device="cuda").torch_device()

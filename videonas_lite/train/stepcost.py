@@ -70,6 +70,10 @@ class StepSetup:
     device: str = "cpu"
     threads: int | None = None
 
+    def __post_init__(self):
+        if self.space not in ("peng", "pvnas"):
+            raise ValueError(f"space must be 'peng' or 'pvnas', got {self.space!r}")
+
     def build(self):
         """``(model, sgd, adam, train_batches, val_batches)``, seeded; two batches of each half."""
         if self.threads:
