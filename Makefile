@@ -50,6 +50,8 @@ bench: venv
 	$(PY) benchmarks/loading.py
 	$(PY) benchmarks/search_step.py
 	$(PY) benchmarks/networks.py
+	$(PY) benchmarks/bilevel.py
+	$(PY) benchmarks/fd_error.py
 
 clean:
 	rm -rf build runs

@@ -1,5 +1,8 @@
 """Relative error of the finite-difference hypergradient (Peng Eq. 5) against the exact one, for several r.
 
+Both differences of nas/bilevel.py: central (DARTS, two perturbed passes) and forward (one, reusing the
+virtual step's gradient).
+
 The networks and batches are those of tests/test_bilevel.py (float64, 2 channels, 2 nodes, 2 clips of
 3x3x9x9, alphas drawn from N(0, 1)). Writes benchmarks/results/fd_error.json.
 Run: .venv/bin/python benchmarks/fd_error.py
@@ -30,10 +33,15 @@ def main() -> None:
     for make in (peng_search_net, pvnas_search_net):
         net, train, val, buffers = _setup(make)
         exact = B.exact_second_order(net, train, val, STEP, buffers)
-        results[make.__name__] = {
-            str(r): _rel(B.second_order(net, train, val, STEP, buffers, r=r), exact) for r in RADII
+        results[make.__name__] = row = {
+            difference: {
+                str(r): _rel(B.second_order(net, train, val, STEP, buffers, r=r, difference=difference), exact)
+                for r in RADII
+            }
+            for difference in ("central", "forward")
         }
-        print(make.__name__, {r: f"{e:.1e}" for r, e in results[make.__name__].items()})
+        for difference, errors in row.items():
+            print(make.__name__, difference, {r: f"{e:.1e}" for r, e in errors.items()})
     out = ROOT / "benchmarks" / "results" / "fd_error.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {out}")
