@@ -19,10 +19,10 @@ times the two kinds of pass so the ratios above can be predicted and checked.
 
 On CPU the peak is the rise of the process's resident-set high-water mark (``VmHWM``, reset after the
 warm-up steps) over its resident set then. glibc keeps freed memory for reuse, which would hide part of
-a step's peak, so :func:`measure_modes` runs each mode in a fresh Python process with glibc's mmap
-threshold fixed (:data:`MMAP_THRESHOLD`): large tensors are then mapped and unmapped one by one and the
-resident set follows the live tensors. On CUDA it is ``torch.cuda.max_memory_allocated`` above the memory
-held after the warm-up.
+a step's peak, so :func:`measure_modes` reads it in a fresh Python process with glibc's mmap threshold
+fixed (:data:`MMAP_THRESHOLD`): large tensors are then mapped and unmapped one by one and the resident
+set follows the live tensors. The times come from another fresh process with the usual allocator. On
+CUDA the peak is ``torch.cuda.max_memory_allocated`` above the memory held after the warm-up.
 """
 
 from __future__ import annotations
@@ -152,19 +152,33 @@ def measure_mode(setup: StepSetup, mode: str, steps: int = 3, warmup: int = 1) -
 def measure_modes(
     setup: StepSetup, modes: Sequence[str] = tuple(MODES), steps: int = 3, warmup: int = 1, isolate: bool = True
 ) -> list[dict]:
-    """:func:`measure_mode` for each mode, each in its own Python process when ``isolate``."""
+    """:func:`measure_mode` for each mode; with ``isolate``, in fresh Python processes.
+
+    On CPU each mode then gets two: one timed with the usual allocator, one (a single step after the
+    warm-up) for the peak memory with glibc's mmap threshold fixed, which costs page faults (a step took
+    about twice as long that way).
+    """
     if not isolate:
         return [measure_mode(setup, m, steps, warmup) for m in modes]
     results = []
     for mode in modes:
-        cmd = [sys.executable, "-m", __name__, "--setup", json.dumps(asdict(setup)), "--mode", mode,
-               "--steps", str(steps), "--warmup", str(warmup)]  # fmt: skip
-        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            raise RuntimeError(f"measuring mode {mode!r} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        timed = _in_child(setup, mode, steps, warmup, {})
+        if not setup.device.startswith("cuda"):
+            timed["peak_mib"] = _in_child(setup, mode, 1, warmup, {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)})[
+                "peak_mib"
+            ]
+        results.append(timed)
     return results
+
+
+def _in_child(setup: StepSetup, mode: str, steps: int, warmup: int, env: dict[str, str]) -> dict:
+    """:func:`measure_mode` in a fresh Python process with ``env`` added to the environment."""
+    cmd = [sys.executable, "-m", __name__, "--setup", json.dumps(asdict(setup)), "--mode", mode,
+           "--steps", str(steps), "--warmup", str(warmup)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring mode {mode!r} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def pass_costs(setup: StepSetup, repeats: int = 3) -> dict[str, float]:
