@@ -46,3 +46,12 @@ def test_group_names_and_errors():
     assert group_of("clip.mp4") == "clip"
     with pytest.raises(ValueError, match="2 labels for 1 paths"):
         balanced_halves([0, 1], ["a.mp4"])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_group_number_goes_to_one_half_in_every_class(seed):
+    """The embedded dataset's groups share a style across classes: no style may train A and test B."""
+    for layout in ([[2, 2, 2, 2]] * 10, [[2] * 6] * 16):  # the ci and default profiles' training groups
+        labels, paths = _dataset(layout)
+        a, b = balanced_halves(labels, paths, seed)
+        assert not {group_of(paths[i]) for i in a} & {group_of(paths[i]) for i in b}
