@@ -20,7 +20,7 @@ def test_synth_writes_the_dataset(tmp_path, capsys):
 
 def test_bad_values_exit_2_with_one_line(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "x"), "--classes", "40"]) == 2
-    assert capsys.readouterr().err.strip() == "error: classes must be in [2, 16], got 40"
+    assert capsys.readouterr().err.strip() == "error: classes must be in [2, 16] for 4 actor(s), got 40"
     assert main(["reproduce", "--profile", "laptop"]) == 2
     assert "unknown profile 'laptop'" in capsys.readouterr().err
 

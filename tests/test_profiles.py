@@ -27,7 +27,7 @@ def test_resolve_applies_knobs_and_ignores_none():
     ("knobs", "message"),
     [
         ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-        ({"crop_size": 40}, "crop_size 40 exceeds the video size 32"),
+        ({"crop_size": 40}, "crop_size 40 exceeds the decoded video size 16"),
         ({"split": 4}, "split must be 1, 2 or 3"),
         ({"synth_mode": "colour"}, "mode must be one of"),
         ({"device": "tpu"}, "device must be"),
@@ -46,5 +46,5 @@ def test_unknown_profile():
 
 def test_dataset_dir_names_the_config(monkeypatch, tmp_path):
     monkeypatch.setenv("VIDEONAS_DATA", str(tmp_path))
-    assert get_profile("ci").dataset_dir() == tmp_path / "embedded" / "motion-c10-v12-t16-s32-seed0"
+    assert get_profile("ci").dataset_dir() == tmp_path / "embedded" / "motion-c4-v64-t16-s32-seed0-sweeper+twins"
     assert get_profile("paper").dataset_dir() == tmp_path / "ucf101"

@@ -52,8 +52,8 @@ def test_resume_after_an_interruption_is_bit_identical(tiny_dataset, tmp_path, o
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tiny_dataset, tmp_path, monkeypatch):
     config = SearchConfig(**{**CONFIG.__dict__, "epochs": 3})
-    _, train, val, _ = S._loaders(config, tiny_dataset)
-    per_epoch, calls, saved = min(len(train), len(val)), [], {}
+    data = S.search_data(config, tiny_dataset)
+    per_epoch, calls, saved = min(len(data.weight), len(data.alpha)), [], {}
 
     def nan_in_epoch_2(*args, **kwargs):
         losses = REAL_STEP(*args, **kwargs)

@@ -34,7 +34,11 @@ def hand_records(epochs: int = 3, edges: int = 14, seed: int = 0) -> list[dict]:
             "epoch": e,
             "train_loss": 2.0 - 0.1 * e,
             "val_loss": 2.2 - 0.05 * e,
+            "train_eval_loss": 1.9 - 0.1 * e,
+            "val_eval_loss": 2.1 - 0.05 * e,
+            "train_acc": 0.15 * e,
             "val_acc": 0.1 * e,
+            "alphas_frozen": e == 0,
             "alpha_softmax": {k: rng.random((edges, len(PENG))).tolist() for k in ("normal", "reduce")},
         }
         for e in range(epochs)
@@ -128,14 +132,16 @@ def test_parameter_free_mass_of_uniform_weights_is_the_share_of_free_ops():
 
 def test_curves_plot_the_recorded_values_with_labels():
     records = hand_records()
-    loss_ax, acc_ax = A.plot_curves(records)
+    loss_ax, acc_ax = A.plot_curves(records, chance=0.25)
     lines = {line.get_label(): line for line in loss_ax.get_lines() + acc_ax.get_lines()}
-    assert set(lines) == {"train loss (weight half)", "val loss (alpha half)", "val accuracy"}
-    assert list(lines["val accuracy"].get_ydata()) == [r["val_acc"] for r in records]
-    assert list(lines["train loss (weight half)"].get_xdata()) == [0, 1, 2]
-    one_level = [{k: v for k, v in r.items() if k != "val_loss"} for r in records]
-    loss_ax, _ = A.plot_curves(one_level)
-    assert [line.get_label() for line in loss_ax.get_lines()] == ["train loss (weight half)"]
+    assert set(lines) == {"loss, weight half", "loss, alpha half", "accuracy, weight half", "accuracy, alpha half",
+                          "chance"}  # fmt: skip
+    assert list(lines["accuracy, alpha half"].get_ydata()) == [r["val_acc"] for r in records]
+    assert list(lines["accuracy, weight half"].get_ydata()) == [r["train_acc"] for r in records]
+    assert list(lines["loss, alpha half"].get_ydata()) == [r["val_eval_loss"] for r in records]
+    assert list(lines["loss, weight half"].get_xdata()) == [0, 1, 2]
+    assert list(lines["chance"].get_ydata()) == [0.25, 0.25]
+    assert "alphas frozen" in loss_ax.get_legend_handles_labels()[1]  # the warm-up band
     plt.close("all")
 
 

@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, default=defaults.frames)
     s.add_argument("--size", type=int, default=defaults.size, help="frame height = width (even)")
     s.add_argument("--seed", type=int, default=defaults.seed)
+    s.add_argument("--actors", nargs="+", default=list(defaults.actors), choices=[f.actor for f in synthetic.FACTORS],
+                   help="the actors in the scene and in the label (the teaching profiles: sweeper twins)")
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("reproduce", help="execute the notebook series with papermill")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["PROFILES", "Profile", "data_root", "get_profile", "resolve"]
@@ -32,6 +32,7 @@ class Profile:
     synth_videos_per_class: int = 12
     synth_frames: int = 32
     synth_size: int = 64
+    synth_actors: tuple[str, ...] = ("sweeper", "spinner", "twins", "faller")  # in the scene and the label
     seed: int = 0
     split: int = 1
     # clip sampling (Peng Sec. 2: Ns segments x Nr random frames)
@@ -47,13 +48,18 @@ class Profile:
     # search networks (nas/networks.py): Peng's initial channels (the paper: 4) and PV-NAS's (the paper: 64)
     peng_channels: int = 4
     pvnas_channels: int = 8
-    # the search (train/search.py): epochs (Peng: 50; PV-NAS: 80)
+    # the search (train/search.py): epochs (Peng: 50; PV-NAS: 80); the rest None/0/1/False = the papers'
     search_epochs: int = 20
+    peng_plan: str = "nrr"  # Peng's search network, a letter per cell (n normal, r reduction)
+    search_weight_lr: float | None = None  # SGD on the weights (Peng 0.025, PV-NAS 0.1)
+    search_arch_lr: float | None = None  # Adam on the alphas (Peng 3e-4, PV-NAS 1e-3)
+    search_warmup_epochs: int = 0  # weight-only epochs before the alphas move
+    search_draws: int = 1  # TSN draws of every video per search epoch
+    cache_clips: bool = False  # decode each video once, keep the frames in memory
     # loading
     batch_size: int = 16
     num_workers: int = 0
     device: str = "cpu"
-    extra: dict = field(default_factory=dict)
 
     @property
     def clip_frames(self) -> int:
@@ -70,6 +76,7 @@ class Profile:
             frames=self.synth_frames,
             size=self.synth_size,
             seed=self.seed,
+            actors=self.synth_actors,
         )
 
     def dataset_dir(self, config=None) -> Path:
@@ -77,27 +84,44 @@ class Profile:
 
         ``config`` names another embedded dataset (e.g. the probe's larger copy) in the same place.
         """
+        from videonas_lite.data.synthetic import SynthConfig
+
         if self.dataset == "embedded" or config is not None:
             c = config or self.synth_config()
             tag = f"{c.mode}-c{c.classes}-v{c.videos_per_class}-t{c.frames}-s{c.size}-seed{c.seed}"
+            if c.actors != SynthConfig().actors:
+                tag += "-" + "+".join(c.actors)
             return data_root() / "embedded" / tag
         return data_root() / self.dataset
 
 
+# The teaching recipe of ``ci`` and ``default`` (benchmarks/recipe.py measured each lever; README, "A
+# search that learns in class time"): two actors (4 classes), clips cached in memory and decoded at
+# 16 px, the reduction cell first ("rnr"), SGD at 0.1 on the weights, Adam at 3e-3 on the alphas, the
+# alphas frozen for the first third of the epochs, two TSN draws per video and epoch.
+TEACHING = dict(
+    synth_classes=4, synth_actors=("sweeper", "twins"), synth_frames=16, synth_size=32,
+    decode_short_side=16, crop_size=16, cache_clips=True, peng_plan="rnr",
+    search_weight_lr=0.1, search_arch_lr=3e-3, search_draws=2, batch_size=16,
+)  # fmt: skip
+
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci",
-        synth_classes=10,
-        synth_videos_per_class=12,
-        synth_frames=16,
-        synth_size=32,
-        crop_size=28,
+        **TEACHING,
+        synth_videos_per_class=64,
         probe_epochs=12,
         pvnas_channels=4,
-        search_epochs=3,
-        batch_size=8,
+        search_epochs=6,
+        search_warmup_epochs=2,
     ),
-    "default": Profile(name="default"),
+    "default": Profile(
+        name="default",
+        **TEACHING,
+        synth_videos_per_class=160,
+        search_epochs=12,
+        search_warmup_epochs=4,
+    ),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -127,7 +151,7 @@ PROFILES: dict[str, Profile] = {
 _POSITIVE = (
     "synth_classes", "synth_videos_per_class", "synth_frames", "synth_size",
     "num_segments", "frames_per_segment", "crop_size", "batch_size", "probe_videos_per_class", "probe_epochs",
-    "peng_channels", "pvnas_channels", "search_epochs",
+    "peng_channels", "pvnas_channels", "search_epochs", "search_draws",
 )  # fmt: skip
 
 
@@ -143,9 +167,25 @@ def _validate(p: Profile) -> Profile:
     if p.num_workers < 0:
         raise ValueError(f"profile {p.name!r}: num_workers must be >= 0, got {p.num_workers!r}")
     if p.dataset == "embedded":
-        p.synth_config()  # validates mode, classes, sizes with their own messages
-        if p.crop_size > p.synth_size and p.scale_jitter is None:
-            raise ValueError(f"profile {p.name!r}: crop_size {p.crop_size} exceeds the video size {p.synth_size}")
+        p.synth_config()  # validates mode, classes, sizes, actors with their own messages
+        size = min(p.synth_size, p.decode_short_side or p.synth_size)
+        if p.crop_size > size and p.scale_jitter is None:
+            raise ValueError(f"profile {p.name!r}: crop_size {p.crop_size} exceeds the decoded video size {size}")
+    if p.decode_short_side is not None and p.decode_short_side < p.crop_size:
+        raise ValueError(
+            f"profile {p.name!r}: decode_short_side {p.decode_short_side} is below crop_size {p.crop_size}"
+        )
+    if not 0 <= p.search_warmup_epochs < p.search_epochs:
+        raise ValueError(
+            f"profile {p.name!r}: search_warmup_epochs must be in [0, search_epochs={p.search_epochs}), "
+            f"got {p.search_warmup_epochs}"
+        )
+    if set(p.peng_plan) - {"n", "r"} or not p.peng_plan:
+        raise ValueError(f"profile {p.name!r}: peng_plan must be letters 'n' and 'r', got {p.peng_plan!r}")
+    for name in ("search_weight_lr", "search_arch_lr"):
+        value = getattr(p, name)
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise ValueError(f"profile {p.name!r}: {name} must be None or a positive number, got {value!r}")
     if p.scale_jitter is not None:
         low, high = p.scale_jitter
         if not (p.crop_size <= low <= high):

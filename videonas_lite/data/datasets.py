@@ -168,6 +168,8 @@ class VideoClipDataset(Dataset):
         on_bad_video: str = "raise",
         return_path: bool = False,
         hflip_preserves_label: bool = True,
+        cache: bool = False,
+        draws: int = 1,
     ):
         if on_bad_video not in BAD_VIDEO_POLICIES:
             raise ValueError(f"on_bad_video must be one of {BAD_VIDEO_POLICIES}, got {on_bad_video!r}")
@@ -180,6 +182,11 @@ class VideoClipDataset(Dataset):
         self.hflip_preserves_label = hflip_preserves_label
         self.skipped: dict[str, str] = {}
         self._info: dict[Path, VideoInfo] = {}  # per-video size, learnt once
+        self.cache = cache
+        if not isinstance(draws, int) or draws < 1:
+            raise ValueError(f"draws must be a positive integer, got {draws!r}")
+        self.draws = draws  # items per video and epoch: item j is video j % len(records), its own random draw
+        self._frames: dict[Path, np.ndarray] = {}  # with cache=True: every decoded frame of each video read
         self.records = self._drop_missing(list(records))
 
     # -- construction -----------------------------------------------------------------------
@@ -216,7 +223,7 @@ class VideoClipDataset(Dataset):
 
     # -- items ------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.records) * self.draws
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random draws of ``epoch`` (sampling and augmentation differ per epoch, reproducibly)."""
@@ -226,11 +233,24 @@ class VideoClipDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, index])
 
     def load_frames(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The raw uint8 frames ``(T, H, W, 3)`` of item ``index`` and their indices (no transform)."""
-        record = self.records[index]
+        """The raw uint8 frames ``(T, H, W, 3)`` of item ``index`` and their indices (no transform).
+
+        With ``cache=True`` a video is decoded whole the first time it is read and kept in memory (the
+        embedded dataset is a few MB); later clips index the kept frames. Same frames as without the cache.
+        """
+        record = self.records[index % len(self.records)]
         rng = self._rng(index)
         if self.short_side is not None and record.path not in self._info:
             self._info[record.path] = probe_video(record.path)
+        if self.cache:
+            if record.path not in self._frames:
+                self._frames[record.path], _ = read_clip(
+                    record.path, np.arange, short_side=self.short_side, min_frames=self.min_frames,
+                    info=self._info.get(record.path),
+                )  # fmt: skip
+            frames = self._frames[record.path]
+            idx = np.asarray(self.sampler(len(frames), rng if self.train else None), dtype=np.int64)
+            return frames[idx], idx
         return read_clip(
             record.path,
             lambda n: self.sampler(n, rng if self.train else None),
@@ -240,7 +260,7 @@ class VideoClipDataset(Dataset):
         )
 
     def __getitem__(self, index: int):
-        record = self.records[index]
+        record = self.records[index % len(self.records)]
         try:
             frames, _ = self.load_frames(index)
         except VideoReadError as err:

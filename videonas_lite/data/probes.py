@@ -100,8 +100,8 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, predict) -> tu
 
 def _factor_accuracy(pred: torch.Tensor, y: torch.Tensor, factor_names: list[str]) -> dict[str, float]:
     """Balanced accuracy of each binary factor read off the predicted class (chance 0.5 for any class subset)."""
-    bits_pred = np.array([class_bits(int(p)) for p in pred])
-    bits_true = np.array([class_bits(int(t)) for t in y])
+    bits_pred = np.array([class_bits(int(p), len(factor_names)) for p in pred])
+    bits_true = np.array([class_bits(int(t), len(factor_names)) for t in y])
     scores = {}
     for k, name in enumerate(factor_names):
         recalls = [(bits_pred[bits_true[:, k] == v, k] == v).mean() for v in (0, 1) if (bits_true[:, k] == v).any()]
@@ -116,7 +116,7 @@ def _shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
 
 
 def _labels_to_bits(y: torch.Tensor, num_factors: int) -> torch.Tensor:
-    return torch.tensor([class_bits(int(c))[:num_factors] for c in y], dtype=torch.float32)
+    return torch.tensor([class_bits(int(c), num_factors) for c in y], dtype=torch.float32)
 
 
 def _bits_to_class(logits: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -21,6 +21,12 @@ faller        moves up or down (random), ``s = t^2``  ``SpeedUp``/        ``Ring
 A class is one combination of the four binary factors (16 in all; ``classes=N`` keeps the first N
 in ``itertools.product`` order), named by concatenation, e.g. ``RightCwMeetSpeedUp``.
 
+``actors`` picks which actors are in the scene and in the label (default: all four). The teaching
+profiles use ``actors=("sweeper", "twins")``: two translations, 4 classes (``LeftMeet``, ...), two of the
+four cells empty. Measured in benchmarks/recipe.py: the small search network learns these two factors
+in a few hundred steps, while the spinner's sense of rotation and the faller's acceleration need far
+more (README, "A search that learns in class time").
+
 *Motion mode* (default). The label is the four *time arrows*; shapes, colours, sizes, positions,
 speeds, cells, background, noise and the distractor are drawn from one distribution for every
 class. Flipping one factor is exactly time-reversing that actor's trajectory, and every trajectory's
@@ -67,6 +73,10 @@ from pathlib import Path
 
 import numpy as np
 
+# the generator refuses the widths decord 0.6.0 cannot read rather than write unreadable data; a
+# dataset can still be *decoded* at those sizes (data/video.py shrinks natively decoded frames)
+from videonas_lite.data.video import DECORD_BAD_WIDTHS
+
 __all__ = [
     "FACTORS",
     "MANIFEST",
@@ -80,9 +90,6 @@ __all__ = [
 GENERATOR_VERSION = 2
 MANIFEST = "videonas_synth.json"
 MODES = ("motion", "appearance")
-# decord 0.6.0 mis-sizes the rows of videos these many pixels wide (every even width from 16 to 160
-# was tried; only these fail), so the generator refuses them rather than write unreadable data.
-DECORD_BAD_WIDTHS = (16, 24, 48, 72)
 
 
 @dataclass(frozen=True)
@@ -115,11 +122,19 @@ class SynthConfig:
     seed: int = 0
     fps: int = 25
     clips_per_group: int = 2
+    actors: tuple[str, ...] = tuple(f.actor for f in FACTORS)  # in the scene and in the label, in label order
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "actors", tuple(self.actors))  # a list from JSON or a command line
+        known = [f.actor for f in FACTORS]
+        if not self.actors or len(set(self.actors)) != len(self.actors) or not set(self.actors) <= set(known):
+            raise ValueError(f"actors must be distinct names among {known}, got {list(self.actors)}")
         checks = [
             (self.mode in MODES, f"mode must be one of {MODES}, got {self.mode!r}"),
-            (2 <= self.classes <= MAX_CLASSES, f"classes must be in [2, {MAX_CLASSES}], got {self.classes}"),
+            (
+                2 <= self.classes <= 2 ** len(self.actors),
+                f"classes must be in [2, {2 ** len(self.actors)}] for {len(self.actors)} actor(s), got {self.classes}",
+            ),
             (self.videos_per_class >= 2, f"videos_per_class must be >= 2, got {self.videos_per_class}"),
             (self.frames >= 2, f"frames must be >= 2, got {self.frames}"),
             (self.size >= 16 and self.size % 2 == 0, f"size must be even and >= 16, got {self.size}"),
@@ -138,23 +153,29 @@ class SynthConfig:
     def groups(self) -> int:
         return math.ceil(self.videos_per_class / self.clips_per_group)
 
+    @property
+    def factors(self) -> tuple[Factor, ...]:
+        """The label's factors, in label order (``actors``)."""
+        by_actor = {f.actor: f for f in FACTORS}
+        return tuple(by_actor[a] for a in self.actors)
 
-def class_bits(index: int) -> tuple[int, ...]:
+
+def class_bits(index: int, num_factors: int = len(FACTORS)) -> tuple[int, ...]:
     """The factor values of class ``index`` (``itertools.product`` order, first factor slowest)."""
-    return next(itertools.islice(itertools.product((0, 1), repeat=len(FACTORS)), index, None))
+    return next(itertools.islice(itertools.product((0, 1), repeat=num_factors), index, None))
 
 
-def class_names(mode: str = "motion", classes: int = MAX_CLASSES) -> list[str]:
+def class_names(mode: str = "motion", classes: int = MAX_CLASSES, factors: tuple[Factor, ...] = FACTORS) -> list[str]:
     """Class names in label order, e.g. ``LeftCwMeetSpeedUp`` (motion) or ``DiscTriangleDiamondRing``."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     names = []
     for index in range(classes):
-        bits = class_bits(index)
+        bits = class_bits(index, len(factors))
         if mode == "motion":
-            names.append("".join(f.arrows[b] for f, b in zip(FACTORS, bits, strict=True)))
+            names.append("".join(f.arrows[b] for f, b in zip(factors, bits, strict=True)))
         else:
-            names.append("".join(f.shapes[b].title() for f, b in zip(FACTORS, bits, strict=True)))
+            names.append("".join(f.shapes[b].title() for f, b in zip(factors, bits, strict=True)))
     return names
 
 
@@ -309,20 +330,21 @@ def render_video(config: SynthConfig, class_index: int, group: int, clip: int) -
         raise ValueError(f"class_index must be in [0, {config.classes}), got {class_index}")
     rng = np.random.default_rng([config.seed, MODES.index(config.mode), class_index, group, clip])
     style = _style(config, group)
-    bits = class_bits(class_index)
+    bits = class_bits(class_index, len(config.factors))
     t = np.linspace(0.0, 1.0, config.frames)
     size = config.size
 
     sprites = []
     cells = rng.permutation(4)
-    for k, factor in enumerate(FACTORS):
+    for k, factor in enumerate(config.factors):
         label_bit, coin = bits[k], int(rng.integers(2))
         arrow, shape_bit = (label_bit, coin) if config.mode == "motion" else (coin, label_bit)
         radius = rng.uniform(0.14, 0.18) if factor.actor != "twins" else rng.uniform(0.1, 0.12)
         ox, oy = 0.5 * (cells[k] % 2), 0.5 * (cells[k] // 2)
         for x, y, angle in _ACTORS[factor.actor](rng, t, arrow, radius):
             sprites.append(
-                _Sprite(factor.shapes[shape_bit], style["actor_colours"][k], radius / 2, ox + x / 2, oy + y / 2, angle)
+                _Sprite(factor.shapes[shape_bit], style["actor_colours"][FACTORS.index(factor)], radius / 2,
+                        ox + x / 2, oy + y / 2, angle)
             )
 
     frames = np.repeat(_background(style, size, rng)[None], config.frames, axis=0)
@@ -399,7 +421,7 @@ def _manifest(config: SynthConfig, names: list[str]) -> dict:
         "source_digest": _source_digest(),
         "config": asdict(config),
         "classes": names,
-        "factors": [asdict(f) for f in FACTORS],
+        "factors": [asdict(f) for f in config.factors],
         "hflip_preserves_label": config.mode == "appearance",
     }
 
@@ -423,7 +445,7 @@ def generate(out: str | os.PathLike, config: SynthConfig, progress: bool = True)
     from tqdm.auto import tqdm
 
     out = Path(out)
-    names = class_names(config.mode, config.classes)
+    names = class_names(config.mode, config.classes, config.factors)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -456,6 +478,7 @@ def ensure_dataset(out: str | os.PathLike, config: SynthConfig, progress: bool =
     if manifest.is_file():
         recorded = json.loads(manifest.read_text())
         same_source = recorded.get("source_digest") == _source_digest()
-        if same_source and recorded.get("version") == GENERATOR_VERSION and recorded.get("config") == asdict(config):
+        wanted = json.loads(json.dumps(asdict(config)))  # tuples read back as lists
+        if same_source and recorded.get("version") == GENERATOR_VERSION and recorded.get("config") == wanted:
             return out
     return generate(out, config, progress=progress)

@@ -10,6 +10,10 @@ when it is *safe and correct*: when the target keeps the aspect ratio of the sou
 pixel of rounding) and never enlarges it. :func:`decode_size` computes such a size from a short-side
 target; anything else (crops, jitter) happens later on tensors (``transforms.py``).
 
+decord 0.6.0 mis-sizes the rows of frames 16, 24, 48 or 72 px wide (:data:`DECORD_BAD_WIDTHS`). When a
+requested size has such a width, the frames are decoded at their native size and shrunk in torch
+(bilinear with antialiasing), frame by frame, so a clip read whole or frame by frame is the same.
+
 Every failure becomes a :class:`VideoReadError` that names the file and says what was expected.
 """
 
@@ -22,7 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VideoInfo", "VideoReadError", "decode_size", "probe_video", "read_clip"]
+__all__ = ["DECORD_BAD_WIDTHS", "VideoInfo", "VideoReadError", "decode_size", "probe_video", "read_clip"]
+
+# decord 0.6.0 mis-sizes the rows of videos these many pixels wide (every even width from 16 to 160
+# was tried; only these fail), whether the file has that width or the decoder is asked to resize to it.
+DECORD_BAD_WIDTHS = (16, 24, 48, 72)
 
 
 class VideoReadError(RuntimeError):
@@ -108,7 +116,8 @@ def read_clip(
     out_h, out_w = (-1, -1) if short_side is None else decode_size(info.height, info.width, short_side)
     if info is not None and (out_h, out_w) == (info.height, info.width):
         out_h, out_w = -1, -1
-    reader = _open(path, width=out_w, height=out_h)
+    resize_after = out_w in DECORD_BAD_WIDTHS  # decode natively, shrink in torch (module docstring)
+    reader = _open(path, width=-1 if resize_after else out_w, height=-1 if resize_after else out_h)
     num_frames = len(reader)
     if num_frames < max(1, min_frames):
         raise VideoReadError(path, f"has {num_frames} frames, expected at least {max(1, min_frames)}")
@@ -128,4 +137,16 @@ def read_clip(
         raise VideoReadError(path, f"decoding frames {idx.tolist()} failed ({message}); truncated file?") from err
     if frames.ndim != 4 or frames.shape[0] != idx.size:
         raise VideoReadError(path, f"decoder returned shape {frames.shape}, expected ({idx.size}, H, W, 3)")
+    if resize_after:
+        frames = _shrink(frames, out_h, out_w)
     return frames, idx
+
+
+def _shrink(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` frames resized to ``(height, width)``: bilinear with antialiasing, per frame."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

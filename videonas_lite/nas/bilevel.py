@@ -243,6 +243,7 @@ def search_step(
     r: float = 0.01,
     loss_fn: LossFn = cross_entropy,
     difference: str = "central",
+    arch_step: bool = True,
 ) -> dict[str, float]:
     """One search iteration: an architecture step, then a weight step on the training batch.
 
@@ -252,22 +253,24 @@ def search_step(
     * ``one-level`` (PV-NAS Eqs. 8-9, Alg. 1): alphas descend ``grad_alpha L_train(w_{t-1}, alpha_{t-1})``,
       then the weights ``grad_w L_train(w_{t-1}, alpha_t)``, both on the training batch (``val`` unused).
 
+    ``arch_step=False`` skips the architecture step (a warm-up of the weights, alphas frozen).
     Returns the losses it computed (``train``; ``val`` for first order, ``train_before`` for one level).
     """
     weights, alphas = split_parameters(model)
     out: dict[str, float] = {}
-    if order == "first":
-        arch_grads, out["val"] = _gradient(model, val, alphas, loss_fn)
-    elif order == "second":
-        step, buffers = VirtualStep.from_optimizer(weight_optimizer, weights)
-        arch_grads = second_order(model, train, val, step, buffers, r, loss_fn, difference)
-    elif order == "one-level":
-        arch_grads, out["train_before"] = _gradient(model, train, alphas, loss_fn)
-    else:
+    if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    _set_grads(alphas, arch_grads)
-    arch_optimizer.step()
-    arch_optimizer.zero_grad(set_to_none=True)
+    if arch_step:
+        if order == "first":
+            arch_grads, out["val"] = _gradient(model, val, alphas, loss_fn)
+        elif order == "second":
+            step, buffers = VirtualStep.from_optimizer(weight_optimizer, weights)
+            arch_grads = second_order(model, train, val, step, buffers, r, loss_fn, difference)
+        else:  # one-level
+            arch_grads, out["train_before"] = _gradient(model, train, alphas, loss_fn)
+        _set_grads(alphas, arch_grads)
+        arch_optimizer.step()
+        arch_optimizer.zero_grad(set_to_none=True)
     weight_grads, out["train"] = _gradient(model, train, weights, loss_fn)
     _set_grads(weights, weight_grads)
     weight_optimizer.step()

@@ -10,6 +10,7 @@ convolutions are counted (pools, BN and ReLU are memory-bound and add nothing he
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -108,3 +109,17 @@ def impulse_footprint(module: nn.Module, channels: int, clip_shape: tuple[int, i
         impulse[:, :, t // 2, h // 2, w // 2] = 1.0
         response = probe(impulse) - probe(zeros)
     return response.abs().amax(dim=(0, 1)) > 0
+
+
+@functools.cache
+def temporal_extent(op_name: str) -> int:
+    """How many frames one output position of the op ``op_name`` draws on (its temporal receptive field).
+
+    1 for ops that cannot see the arrow of time (1x1x1 and 1xkxk convs, 1x3x3 pools, skips, Zero);
+    3 for the (2+1)D convs and Peng's 3x3x3 pools (notebook 02). Read off :func:`impulse_footprint`.
+    """
+    from videonas_lite.nas.ops import make_op
+
+    footprint = impulse_footprint(make_op(op_name, 4, affine=False), 4, (7, 7, 7))
+    frames = footprint.any(dim=(1, 2))
+    return int(frames.sum())

@@ -39,6 +39,21 @@ def derive(model) -> dict[str, Cell]:
 PARAMETER_FREE = frozenset({"MPool_3", "APool_3", "Skip_Con", "Identity", "1x3x3 ave pooling", "1x3x3 max pooling"})
 
 
+def kept_op_weights(
+    weights: dict[str, Sequence[Sequence[float]]], genotype: dict[str, Cell], op_names: dict[str, Sequence[str]]
+) -> dict[str, list[float]]:
+    """Per cell kind: the softmax weight of the chosen op on every edge the derived cell keeps.
+
+    A search that learned (README) has each of them at least ``2 / |O|``, twice the uniform weight.
+    """
+    out = {}
+    for kind, cell in genotype.items():
+        edges = edge_list(max(node for _, _, node in cell) + 1)
+        names = list(op_names[kind])
+        out[kind] = [float(weights[kind][edges.index((src, node))][names.index(op)]) for op, src, node in cell]
+    return out
+
+
 def parameter_free_share(genotype: dict[str, Cell]) -> float:
     """The share of parameter-free ops in a genotype (PV-NAS Sec. 3.3: a collapsed search picks mostly these)."""
     ops = [op for cell in genotype.values() for op, _, _ in cell]

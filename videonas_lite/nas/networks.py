@@ -105,12 +105,23 @@ class SearchNetwork(nn.Module):
         return self.classifier(s1.mean(dim=(2, 3, 4)))
 
 
-def peng_search_net(num_classes: int, channels: int = 4, layers: int = 3, nodes: int = 4, **kwargs) -> SearchNetwork:
-    """Peng et al.'s search network N(C): ``layers`` cells of the eight-op module, reductions at L/3, 2L/3."""
-    reductions = {layers // 3, 2 * layers // 3}
+def peng_search_net(
+    num_classes: int, channels: int = 4, layers: int = 3, nodes: int = 4, plan: str | None = None, **kwargs
+) -> SearchNetwork:
+    """Peng et al.'s search network N(C): ``layers`` cells of the eight-op module, reductions at L/3, 2L/3.
+
+    ``plan`` spells the cells instead, a letter each: ``"n"`` normal, ``"r"`` reduction. Peng's is
+    ``"nrr"``; the teaching recipe's ``"rnr"`` halves the resolution before the normal cell, which then
+    works on 8 channels at half the size (README, "A search that learns in class time").
+    """
+    if plan is None:
+        reductions = {layers // 3, 2 * layers // 3}
+        plan = "".join("r" if i in reductions else "n" for i in range(layers))
+    if not plan or set(plan) - {"n", "r"}:
+        raise ValueError(f"plan must be a non-empty string of 'n' (normal) and 'r' (reduction), got {plan!r}")
     names = O.op_names("peng")
-    plan = [CellSpec("reduce" if i in reductions else "normal", names, i in reductions) for i in range(layers)]
-    return SearchNetwork(plan, num_classes, channels, nodes, **kwargs)
+    cells = [CellSpec("reduce" if c == "r" else "normal", names, c == "r") for c in plan]
+    return SearchNetwork(cells, num_classes, channels, nodes, **kwargs)
 
 
 PVNAS_PLAN = (("S-NC", "pvnas_spatial", False), ("S-RC", "pvnas_spatial", True),

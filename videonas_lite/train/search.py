@@ -1,5 +1,16 @@
 """The search loop: epochs of :func:`~videonas_lite.nas.bilevel.search_step`, a record and a checkpoint per epoch.
 
+Notebook 05 teaches it (and writes its first epoch by hand). The papers' settings are the defaults of
+:class:`SearchConfig`; the teaching recipe of the ``ci`` and ``default`` profiles changes only knobs
+(``plan``, ``weight_lr``, ``arch_lr``, ``warmup_epochs``, ``draws``, ``cache``, ``short_side``), chosen by
+the experiments of ``benchmarks/recipe.py`` (README, "A search that learns in class time").
+
+Measuring. After every epoch both halves are scored on a *deterministic view*: every video once, TSN's
+test sampling (segment centres) and a centre crop, in a fixed order (:func:`evaluate`). The network is
+put in eval mode for it: the stem's BN uses its running averages; the search cells' BNs keep no running
+statistics (nas/ops.py, as DARTS) and normalise with the statistics of the evaluation batch, so the
+videos are visited in a fixed shuffled order: a batch of one class would lose its class signal to them.
+
 A run folder holds ``records.json`` (one entry per finished epoch: losses, accuracies, the alpha softmax
 of every cell kind, the derived genotype and its share of parameter-free ops, so a notebook can replay
 the search without running it) and ``checkpoint.pt`` (model, both optimisers, the schedule, the records),
@@ -18,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -25,7 +37,7 @@ from tqdm.auto import tqdm
 from videonas_lite.data.datasets import VideoClipDataset, collate_clips
 from videonas_lite.data.sampling import TSNSampler
 from videonas_lite.data.splits import balanced_halves
-from videonas_lite.data.transforms import train_transform
+from videonas_lite.data.transforms import eval_transform, train_transform
 from videonas_lite.nas.bilevel import DIFFERENCES, ORDERS, search_step
 from videonas_lite.nas.genotype import derive, parameter_free_share
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
@@ -56,6 +68,17 @@ class SearchConfig:
     step_epochs: int | None = None  # step schedule's period (None: the paper's 20)
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     bf16: bool | None = None  # bf16 autocast (None: on CUDA only); the finite differences stay float32
+    # the teaching recipe's knobs; these defaults are the papers' settings
+    plan: str | None = None  # Peng's network, a letter per cell: "n" normal, "r" reduction (None: "nrr")
+    weight_lr: float | None = None  # the weights' SGD learning rate (None: the paper's, train/optim.py)
+    arch_lr: float | None = None  # the alphas' Adam learning rate (None: the paper's)
+    warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
+    draws: int = 1  # TSN draws of every video per epoch
+    cache: bool = False  # decode every video once and keep its frames in memory
+    short_side: int | None = None  # decode size (None: native)
+    scale_jitter: tuple[int, int] | None = None  # PV-NAS's training-time short-side range
+    split: int = 1  # which train list (UCF101 split 1-3)
+    num_workers: int = 0  # DataLoader worker processes
 
     def __post_init__(self):
         if self.space not in ("peng", "pvnas"):
@@ -66,17 +89,36 @@ class SearchConfig:
             raise ValueError(f"difference must be one of {DIFFERENCES}, got {self.difference!r}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.plan is not None and (self.space != "peng" or not self.plan or set(self.plan) - {"n", "r"}):
+            raise ValueError(f"plan is a string of 'n' and 'r' for the peng space, got {self.plan!r} ({self.space})")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        if self.draws < 1 or self.num_workers < 0:
+            raise ValueError(f"draws must be >= 1 and num_workers >= 0, got {self.draws} and {self.num_workers}")
 
     @classmethod
     def from_profile(cls, profile: Profile, space: str = "peng", order: str = "first", **overrides) -> SearchConfig:
-        """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, channels)."""
+        """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, recipe).
+
+        An ``epochs`` override keeps the profile's warm-up as the same share of the epochs (rounded).
+        """
         settings = dict(
             space=space, order=order, epochs=profile.search_epochs, batch_size=profile.batch_size,
             channels=profile.peng_channels if space == "peng" else profile.pvnas_channels,
             num_segments=profile.num_segments, frames_per_segment=profile.frames_per_segment,
             crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
+            plan=profile.peng_plan if space == "peng" else None, weight_lr=profile.search_weight_lr,
+            arch_lr=profile.search_arch_lr, warmup_epochs=profile.search_warmup_epochs,
+            draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
+            scale_jitter=profile.scale_jitter, split=profile.split, num_workers=profile.num_workers,
         )  # fmt: skip
-        return cls(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("epochs") is not None and "warmup_epochs" not in overrides:
+            share = profile.search_warmup_epochs / profile.search_epochs
+            settings["warmup_epochs"] = min(round(share * settings["epochs"]), settings["epochs"] - 1)
+        return cls(**settings)
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -97,38 +139,80 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
-def _loaders(config: SearchConfig, data_dir: Path) -> tuple[VideoClipDataset, DataLoader, DataLoader, int]:
-    probe = VideoClipDataset.ucf101(data_dir, subset="train")
+@dataclass
+class SearchData:
+    """The search's loaders: one per half for the steps, one per half for the deterministic view."""
+
+    weight: DataLoader  # the weight half (the alphas' half too for one-level)
+    alpha: DataLoader
+    weight_eval: DataLoader
+    alpha_eval: DataLoader
+    dataset: VideoClipDataset
+    halves: tuple[list[int], list[int]]
+    num_classes: int
+
+    def start_epoch(self, epoch: int, seed: int) -> None:
+        """Select ``epoch``'s draws: clip sampling and augmentation, and the order of both halves."""
+        self.dataset.set_epoch(epoch)
+        for k, loader in enumerate((self.weight, self.alpha)):
+            loader.generator.manual_seed(seed * 1_000_003 + 2 * epoch + k)
+
+
+def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData:
+    """The two halves of the training split (:func:`~videonas_lite.data.splits.balanced_halves`) as loaders."""
+    data_dir = Path(data_dir)
+    common = dict(split=config.split, short_side=config.short_side, cache=config.cache)
+    sampler = TSNSampler(config.num_segments, config.frames_per_segment)
+    probe = VideoClipDataset.ucf101(data_dir, subset="train", split=config.split)
+    crop, jitter = config.crop_size, config.scale_jitter
     dataset = VideoClipDataset.ucf101(
-        data_dir,
-        subset="train",
-        sampler=TSNSampler(config.num_segments, config.frames_per_segment),
-        transform=train_transform(config.crop_size, hflip=probe.hflip_preserves_label),
-        seed=config.seed,
-    )
-    halves = balanced_halves(dataset.labels(), [r.path for r in dataset.records], config.seed)
+        data_dir, subset="train", sampler=sampler, seed=config.seed, draws=config.draws,
+        transform=train_transform(crop, jitter, hflip=probe.hflip_preserves_label), **common,
+    )  # fmt: skip
+    view = VideoClipDataset.ucf101(
+        data_dir, subset="train", train=False, sampler=sampler,
+        transform=eval_transform(crop, resize_short=None if jitter is None else jitter[0]), **common,
+    )  # fmt: skip
+    weight_half, alpha_half = (h.tolist() for h in balanced_halves(probe.labels(), [r.path for r in probe.records],
+                                                                       config.seed))  # fmt: skip
+    step_halves = (weight_half, alpha_half)
     if config.order == "one-level":  # PV-NAS trains both on the whole training set
-        halves = (list(range(len(dataset))), list(range(len(dataset))))
-    gen = [torch.Generator(), torch.Generator()]
-    loaders = [
-        DataLoader(Subset(dataset, h), config.batch_size, shuffle=True, drop_last=True, generator=g,
-                   collate_fn=collate_clips)
-        for h, g in zip(halves, gen, strict=True)
+        step_halves = (list(range(len(probe))), list(range(len(probe))))
+    n = len(probe)
+
+    def loader(ds, indices, **kw) -> DataLoader:
+        return DataLoader(Subset(ds, indices), config.batch_size, collate_fn=collate_clips,
+                          num_workers=config.num_workers, pin_memory=config.device != "cpu", **kw)  # fmt: skip
+
+    steps = [
+        loader(dataset, [i + d * n for d in range(config.draws) for i in h], shuffle=True, drop_last=True,
+               generator=torch.Generator())
+        for h in step_halves
     ]  # fmt: skip
-    if min(map(len, loaders)) == 0:
+    if min(map(len, steps)) == 0:
         raise ValueError(
             f"{data_dir}: batch size {config.batch_size} exceeds a half of the training set "
-            f"({min(map(len, halves))} videos); lower the batch size"
+            f"({min(map(len, step_halves))} videos x {config.draws} draws); lower the batch size"
         )
-    return dataset, loaders[0], loaders[1], len(dataset.classes)
+    # a fixed shuffled order: the cells' BNs normalise with batch statistics, and a batch of one class (the
+    # split lists are sorted by class) would have its class signal normalised away
+    order = np.random.default_rng(config.seed)
+    evals = [loader(view, order.permutation(h).tolist(), shuffle=False) for h in (weight_half, alpha_half)]
+    return SearchData(*steps, *evals, dataset, (weight_half, alpha_half), len(probe.classes))
 
 
-def _build(config: SearchConfig, num_classes: int, device: torch.device):
+def build_search(config: SearchConfig, num_classes: int, device: torch.device):
+    """``(search network, weights' SGD, alphas' Adam, the SGD's schedule)`` of a configuration, seeded."""
     torch.manual_seed(config.seed)
-    make = peng_search_net if config.space == "peng" else pvnas_search_net
-    model = make(num_classes, channels=config.channels).to(device)
+    if config.space == "peng":
+        model = peng_search_net(num_classes, channels=config.channels, plan=config.plan or "nrr")
+    else:
+        model = pvnas_search_net(num_classes, channels=config.channels)
+    model = model.to(device)
     paper = PAPERS[config.space]
-    overrides = {k: v for k, v in (("schedule", config.schedule), ("step_epochs", config.step_epochs)) if v}
+    knobs = (("schedule", config.schedule), ("step_epochs", config.step_epochs),
+             ("weight_lr", config.weight_lr), ("arch_lr", config.arch_lr))  # fmt: skip
+    overrides = {k: v for k, v in knobs if v}
     optim = type(paper)(**{**asdict(paper), **overrides})
     sgd, adam = make_optimizers(model, optim)
     return model, sgd, adam, make_schedule(sgd, optim, config.epochs)
@@ -142,14 +226,24 @@ def _check_finite(losses: dict[str, float], model, epoch: int, step: int) -> Non
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Top-1 accuracy of the supernet on ``loader`` (batch-statistics BN, as during the search)."""
+def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[float, float]:
+    """``(top-1 accuracy, mean cross-entropy)`` of the supernet over ``loader``, in eval mode.
+
+    Eval mode: the stem's BN uses its running averages; the search cells' BNs have none and use the
+    evaluation batch's statistics (module docstring). The mode the model was in is restored.
+    """
+    was_training = model.training
+    model.eval()
     correct = total = 0
+    loss = 0.0
     device = next(model.parameters()).device
     for clips, labels, *_ in loader:
-        correct += (model(clips.to(device)).argmax(dim=1).cpu() == labels).sum().item()
+        logits = model(clips.to(device)).float().cpu()
+        correct += (logits.argmax(dim=1) == labels).sum().item()
+        loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
         total += len(labels)
-    return correct / total
+    model.train(was_training)
+    return correct / total, loss / total
 
 
 def _jsonable(record: dict) -> dict:
@@ -164,13 +258,18 @@ def run_search(
     resume: bool = False,
     progress: bool = True,
     on_step: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Search for ``config.epochs`` epochs (or continue a run in ``out_dir`` when ``resume``); returns the records."""
+    """Search for ``config.epochs`` epochs (or continue a run in ``out_dir`` when ``resume``); returns the records.
+
+    ``on_step(epoch, step)`` is called after every step, ``on_epoch(record)`` after every epoch's checkpoint.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dataset, train_loader, val_loader, num_classes = _loaders(config, Path(data_dir))
+    data = search_data(config, data_dir)
+    train_loader, val_loader = data.weight, data.alpha
     device = config.torch_device()
-    model, sgd, adam, schedule = _build(config, num_classes, device)
+    model, sgd, adam, schedule = build_search(config, data.num_classes, device)
     records, start = [], 0
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.is_file():
@@ -181,27 +280,30 @@ def run_search(
             obj.load_state_dict(state[key])
         records, start = json.loads(state["records"]), state["epoch"] + 1
     for epoch in range(start, config.epochs):
-        dataset.set_epoch(epoch)
-        for k, loader in enumerate((train_loader, val_loader)):
-            loader.generator.manual_seed(config.seed * 1_000_003 + 2 * epoch + k)
+        data.start_epoch(epoch, config.seed)
+        warm = epoch < config.warmup_epochs  # weights only: the alphas wait for trained weights
         sums: dict[str, float] = {}
         batches = zip(train_loader, val_loader, strict=False)
         n = min(len(train_loader), len(val_loader))
         for step, (train, val) in enumerate(tqdm(batches, total=n, desc=f"epoch {epoch}", disable=not progress)):
             train, val = (tuple(t.to(device, non_blocking=True) for t in b[:2]) for b in (train, val))
             with config.autocast(device):
-                losses = search_step(model, config.order, train, val, sgd, adam, config.r, difference=config.difference)
+                losses = search_step(model, config.order, train, val, sgd, adam, config.r,
+                                     difference=config.difference, arch_step=not warm)  # fmt: skip
             _check_finite(losses, model, epoch, step)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value / n
             if on_step is not None:
                 on_step(epoch, step)
+        lr = sgd.param_groups[0]["lr"]
         schedule.step()
-        sums["val_acc"] = accuracy(model, val_loader)
+        metrics = {}
+        for name, loader in (("train", data.weight_eval), ("val", data.alpha_eval)):
+            metrics[f"{name}_acc"], metrics[f"{name}_eval_loss"] = evaluate(model, loader)
         genotype = derive(model)
         records.append(_jsonable({
-            "epoch": epoch, **{k if k.endswith("acc") else f"{k}_loss": v for k, v in sums.items()},
-            "lr": sgd.param_groups[0]["lr"],
+            "epoch": epoch, **{f"{k}_loss": v for k, v in sums.items()}, **metrics,
+            "lr": lr, "alphas_frozen": warm,
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
             "genotype": genotype, "parameter_free_share": parameter_free_share(genotype),
         }))  # fmt: skip
@@ -212,4 +314,6 @@ def run_search(
         }  # fmt: skip
         _atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
         _atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
+        if on_epoch is not None:
+            on_epoch(records[-1])
     return records

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +46,7 @@ __all__ = [
     "edge_labels",
     "known_op_names",
     "load_records",
+    "op_mass",
     "parameter_free_mass",
     "plot_alphas",
     "plot_curves",
@@ -65,6 +66,8 @@ def load_records(records: Sequence[Mapping] | str | os.PathLike) -> list[dict]:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no records.json of a search run (train/search.py writes one per run)")
         records = json.loads(path.read_text())
+    if isinstance(records, Mapping) and "records" in records:  # a reference run: {"provenance": ..., "records": [...]}
+        records = records["records"]
     if not isinstance(records, Sequence) or not all(isinstance(r, Mapping) for r in records):
         raise ValueError("expected the records of a search run: a list of per-epoch dicts (records.json)")
     if not records:
@@ -166,47 +169,62 @@ def _history(records: Records) -> AlphaHistory:
     return records if isinstance(records, AlphaHistory) else alpha_history(records)
 
 
+def op_mass(records: Records, chosen: Callable[[str], bool]) -> dict[str, np.ndarray]:
+    """Per cell kind and epoch, the mixing weight on the ops for which ``chosen(name)`` holds, averaged over edges."""
+    history = _history(records)
+    out = {}
+    for kind, w in history.weights.items():
+        cols = [j for j, name in enumerate(history.op_names[kind]) if chosen(name)]
+        out[kind] = w[:, :, cols].sum(axis=2).mean(axis=1)
+    return out
+
+
 def parameter_free_mass(records: Records) -> dict[str, np.ndarray]:
     """Per cell kind and epoch, the mixing weight on parameter-free ops (pools, skips), averaged over edges.
 
     The continuous counterpart of the genotype's ``parameter_free_share``: the drift PV-NAS Sec. 3.3 (Fig. 4)
     warns of shows here before it shows in the derived cell. Uniform weights give ``#free ops / |O|``.
     """
-    history = _history(records)
-    out = {}
-    for kind, w in history.weights.items():
-        free = [j for j, name in enumerate(history.op_names[kind]) if name in PARAMETER_FREE]
-        out[kind] = w[:, :, free].sum(axis=2).mean(axis=1)
-    return out
+    return op_mass(records, lambda name: name in PARAMETER_FREE)
 
 
 def plot_curves(
-    records: Sequence[Mapping] | str | os.PathLike, ax: plt.Axes | None = None
+    records: Sequence[Mapping] | str | os.PathLike, ax: plt.Axes | None = None, chance: float | None = None
 ) -> tuple[plt.Axes, plt.Axes]:
-    """Losses (left axis: train, and val for the two-level orders) and accuracy (right axis) per epoch.
+    """Both halves' loss (left) and accuracy (right) per epoch, as the search scored them after each epoch.
 
+    Solid: the weight half (``train_*``), dashed: the alpha half (``val_*``); ``chance`` adds a dotted
+    line at the chance accuracy; a shaded band marks the warm-up epochs whose alphas stayed frozen.
     Returns ``(loss_axis, accuracy_axis)``.
     """
     records = load_records(records)
     own = ax is None
     ax = ax or plt.subplots(figsize=(7, 3.2))[1]
     epochs = [r.get("epoch", i) for i, r in enumerate(records)]
-    for key, label, style in (("train_loss", "train loss (weight half)", "o-"),
-                              ("val_loss", "val loss (alpha half)", "s-")):  # fmt: skip
+    for key, label, style in (("train_eval_loss", "loss, weight half", "o-"),
+                              ("val_eval_loss", "loss, alpha half", "s--")):  # fmt: skip
         if all(key in r for r in records):
-            ax.plot(epochs, [r[key] for r in records], style, label=label)
+            ax.plot(epochs, [r[key] for r in records], style, color="C0", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
     ax.xaxis.get_major_locator().set_params(integer=True)
+    frozen = [e for e, r in zip(epochs, records, strict=True) if r.get("alphas_frozen")]
+    if frozen:
+        ax.axvspan(min(frozen) - 0.5, max(frozen) + 0.5, color="0.9", zorder=0, label="alphas frozen")
     acc_ax = ax.twinx()
-    if all("val_acc" in r for r in records):
-        acc_ax.plot(epochs, [r["val_acc"] for r in records], "^--", color="C2", label="val accuracy")
+    for key, label, style in (("train_acc", "accuracy, weight half", "o-"),
+                              ("val_acc", "accuracy, alpha half", "s--")):  # fmt: skip
+        if all(key in r for r in records):
+            acc_ax.plot(epochs, [r[key] for r in records], style, color="C2", label=label)
+    if chance is not None:
+        acc_ax.axhline(chance, color="C2", ls=":", lw=1, label="chance")
     acc_ax.set_ylim(0, 1)
-    acc_ax.set_ylabel("accuracy")
+    acc_ax.set_ylabel("accuracy", color="C2")
     lines = ax.get_legend_handles_labels()
     acc_lines = acc_ax.get_legend_handles_labels()
-    ax.legend(lines[0] + acc_lines[0], lines[1] + acc_lines[1], loc="best", fontsize=8)
-    ax.set_title("search: losses and accuracy per epoch")
+    ax.legend(lines[0] + acc_lines[0], lines[1] + acc_lines[1], loc="center left", bbox_to_anchor=(1.12, 0.5),
+              fontsize=8)  # fmt: skip
+    ax.set_title("search: both halves, scored after every epoch")
     if own:
         ax.figure.tight_layout()
     return ax, acc_ax
