@@ -68,16 +68,41 @@ def _search(args: argparse.Namespace) -> int:
         difference=args.difference, device=args.device,
     )  # fmt: skip
     out = args.resume or args.out
+    if profile.cpu_threads is not None and config.torch_device().type == "cpu":
+        import torch
+
+        torch.set_num_threads(profile.cpu_threads)  # small clips: one thread beat two (README, the recipe)
     try:
         records = run_search(config, data, out, resume=bool(args.resume))
     except SearchDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    last = records[-1]
-    print(
-        f"{len(records)} epochs in {out}; parameter-free share of the last genotype {last['parameter_free_share']:.2f}"
-    )
+    print(search_summary(records))
+    print(f"records and checkpoint in {out}")
     return 0
+
+
+def search_summary(records: list[dict]) -> str:
+    """What a finished search shows: accuracy against chance, how strongly the kept ops were chosen, stability."""
+    from videonas_lite.nas.genotype import kept_op_weights
+    from videonas_lite.viz.alphas import known_op_names
+
+    last = records[-1]
+    chance = 1 / last["classes"]
+    genotype = {k: [tuple(e) for e in cell] for k, cell in last["genotype"].items()}
+    kept = kept_op_weights(last["alpha_softmax"], genotype, known_op_names())
+    bar = {k: 2 / len(v[0]) for k, v in last["alpha_softmax"].items()}
+    stable = all(r["genotype"] == last["genotype"] for r in records[-3:])
+    accuracies = " ".join(f"{r['val_acc']:.2f}" for r in records)
+    lines = [
+        f"{len(records)} epochs; alpha-half accuracy per epoch: {accuracies} "
+        f"(chance {chance:.3f}; last {last['val_acc'] / chance:.1f}x chance)",
+        *(f"{kind}: chosen ops on kept edges weigh {min(w):.3f}..{max(w):.3f} (2/|O| = {bar[kind]:.3f}); "
+          f"{sum(x >= bar[kind] for x in w)} of {len(w)} at least 2/|O|" for kind, w in kept.items()),
+        f"derived genotype over the last {min(3, len(records))} epochs: {'stable' if stable else 'changing'}; "
+        f"parameter-free share {last['parameter_free_share']:.2f}",
+    ]  # fmt: skip
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:

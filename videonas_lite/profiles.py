@@ -60,6 +60,7 @@ class Profile:
     batch_size: int = 16
     num_workers: int = 0
     device: str = "cpu"
+    cpu_threads: int | None = None  # torch's CPU threads for a search (None: torch's default)
 
     @property
     def clip_frames(self) -> int:
@@ -97,31 +98,17 @@ class Profile:
 
 # The teaching recipe of ``ci`` and ``default`` (benchmarks/recipe.py measured each lever; README, "A
 # search that learns in class time"): two actors (4 classes), clips cached in memory and decoded at
-# 16 px, the reduction cell first ("rnr"), SGD at 0.1 on the weights, Adam at 3e-3 on the alphas, the
-# alphas frozen for the first third of the epochs, two TSN draws per video and epoch.
+# 16 px, the reduction cell first ("rnr"), SGD at 0.1 on the weights, Adam at 1e-2 on the alphas, the
+# alphas frozen for the first third of the epochs, two TSN draws per video and epoch, one CPU thread.
 TEACHING = dict(
-    synth_classes=4, synth_actors=("sweeper", "twins"), synth_frames=16, synth_size=32,
-    decode_short_side=16, crop_size=16, cache_clips=True, peng_plan="rnr",
-    search_weight_lr=0.1, search_arch_lr=3e-3, search_draws=2, batch_size=16,
+    synth_classes=4, synth_actors=("sweeper", "twins"), synth_videos_per_class=160, synth_frames=16,
+    synth_size=32, decode_short_side=16, crop_size=16, cache_clips=True, peng_plan="rnr", pvnas_channels=4,
+    search_weight_lr=0.1, search_arch_lr=1e-2, search_draws=2, batch_size=16, cpu_threads=1,
 )  # fmt: skip
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile(
-        name="ci",
-        **TEACHING,
-        synth_videos_per_class=64,
-        probe_epochs=12,
-        pvnas_channels=4,
-        search_epochs=6,
-        search_warmup_epochs=2,
-    ),
-    "default": Profile(
-        name="default",
-        **TEACHING,
-        synth_videos_per_class=160,
-        search_epochs=12,
-        search_warmup_epochs=4,
-    ),
+    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=9, search_warmup_epochs=4),
+    "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -164,6 +151,8 @@ def _validate(p: Profile) -> Profile:
         raise ValueError(f"profile {p.name!r}: dataset must be 'embedded', 'ucf101' or 'hmdb51', got {p.dataset!r}")
     if p.split not in (1, 2, 3):
         raise ValueError(f"profile {p.name!r}: split must be 1, 2 or 3, got {p.split!r}")
+    if p.cpu_threads is not None and (not isinstance(p.cpu_threads, int) or p.cpu_threads < 1):
+        raise ValueError(f"profile {p.name!r}: cpu_threads must be None or a positive integer, got {p.cpu_threads!r}")
     if p.num_workers < 0:
         raise ValueError(f"profile {p.name!r}: num_workers must be >= 0, got {p.num_workers!r}")
     if p.dataset == "embedded":

@@ -110,10 +110,13 @@ class SearchCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Same function as :meth:`forward_reference`, edges batched by source node (module docstring)."""
         states = self._inputs(s0, s1)
+        # a node's state feeds the next ops in the input's layout (a sum whose first term is a strided or Zero
+        # output would otherwise drop channels-last, and every (2+1)D conv after it run as a slow 3D conv)
+        layout = kernels.CL3D if s1.is_contiguous(memory_format=kernels.CL3D) else torch.contiguous_format
         sums: list[torch.Tensor | None] = [None] * self.nodes
         for j in range(self.nodes + 1):
             if j >= 2:
-                states.append(sums[j - 2])
+                states.append(sums[j - 2].contiguous(memory_format=layout))
             out_edges = [e for e, (src, _) in enumerate(self.edges) if src == j]
             mixed = _mixed_outgoing([self.mixed[e] for e in out_edges], states[j], weights[out_edges])
             for e, y in zip(out_edges, mixed, strict=True):
@@ -187,7 +190,8 @@ def _stacked_conv(convs: list[nn.Conv3d], x: torch.Tensor, shared: bool) -> torc
     """One conv for ``k`` edges: weights concatenated along the output channels, ``groups`` scaled by ``k``."""
     c, k = convs[0], len(convs)
     if shared and c.groups > 1:  # a depthwise conv needs each edge's own copy of the input
-        x = torch.cat([x] * k, dim=1)
+        layout = kernels.CL3D if x.is_contiguous(memory_format=kernels.CL3D) else torch.contiguous_format
+        x = torch.cat([x] * k, dim=1).contiguous(memory_format=layout)  # cat may drop channels-last
         shared = False
     weight = torch.cat([m.weight for m in convs]) if k > 1 else c.weight
     groups = c.groups if shared else c.groups * k

@@ -60,7 +60,7 @@ def _subsample(x: torch.Tensor, stride) -> torch.Tensor:
     corrupts memory at some shapes (e.g. a (16, 8, 56, 56) input, 16 x 8 weights, stride 2: a
     segfault or "double free" in the backward pass); the subsampled copy is a quarter of the input.
     """
-    layout = CL3D if _as_2d(x) else torch.contiguous_format
+    layout = CL3D if x.dim() == 5 and x.stride(1) == 1 else torch.contiguous_format  # channels last, maybe a slice
     return x[:, :, :: stride[0], :: stride[1], :: stride[2]].contiguous(memory_format=layout)
 
 

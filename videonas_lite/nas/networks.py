@@ -98,10 +98,14 @@ class SearchNetwork(nn.Module):
         if clips.dim() != 5:
             raise ValueError(f"expected clips of shape (N, C, T, H, W), got {tuple(clips.shape)}")
         weights = self.op_weights()
-        s0 = s1 = self.stem(clips.contiguous(memory_format=self.memory_format))
+        s0 = s1 = self.stem(clips.contiguous(memory_format=self.memory_format)).contiguous(
+            memory_format=self.memory_format
+        )  # the stem's BN (running statistics, torch's own) returns the default layout on the CPU
         for spec, cell in zip(self.plan, self.cells, strict=True):
             run = cell.forward_reference if self.reference else cell
-            s0, s1 = s1, run(s0, s1, weights[spec.kind])
+            # a reduction cell's output can leave the layout (its strided ops); restore it, or every later
+            # (2+1)D conv falls back to a slow 3D conv (nas/kernels.py)
+            s0, s1 = s1, run(s0, s1, weights[spec.kind]).contiguous(memory_format=self.memory_format)
         return self.classifier(s1.mean(dim=(2, 3, 4)))
 
 

@@ -114,6 +114,8 @@ class SearchConfig:
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
             scale_jitter=profile.scale_jitter, split=profile.split, num_workers=profile.num_workers,
         )  # fmt: skip
+        if order == "one-level":  # both steps read the whole split, twice a half: as many steps with half the draws
+            settings["draws"] = max(1, profile.search_draws // 2)
         settings.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("epochs") is not None and "warmup_epochs" not in overrides:
             share = profile.search_warmup_epochs / profile.search_epochs
@@ -303,7 +305,7 @@ def run_search(
         genotype = derive(model)
         records.append(_jsonable({
             "epoch": epoch, **{f"{k}_loss": v for k, v in sums.items()}, **metrics,
-            "lr": lr, "alphas_frozen": warm,
+            "classes": data.num_classes, "lr": lr, "alphas_frozen": warm,
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
             "genotype": genotype, "parameter_free_share": parameter_free_share(genotype),
         }))  # fmt: skip
