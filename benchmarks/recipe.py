@@ -134,16 +134,58 @@ def run(name: str, spec: dict) -> dict:
     return result
 
 
+def step_time(threads: int) -> dict:
+    """Median wall seconds of a weight-only (frozen alphas) and of a full first-order step of the default search."""
+    torch.set_num_threads(threads)
+    config = dataclasses.replace(SearchConfig.from_profile(DEFAULT), epochs=2, warmup_epochs=1)
+    root = ensure_dataset(DEFAULT.dataset_dir(), TEACHING_DATA, progress=False)
+    marks = [time.perf_counter()]
+    with tempfile.TemporaryDirectory() as out:
+        run_search(config, root, out, progress=False, on_step=lambda epoch, step: marks.append(time.perf_counter()))
+    steps = np.diff(marks)[1:]  # the first step includes the loaders' start-up
+    half = len(steps) // 2
+    return {"threads": threads, "weight_step_s": round(float(np.median(steps[:half])), 3),
+            "full_step_s": round(float(np.median(steps[half + 1:])), 3)}  # fmt: skip
+
+
+def markdown_table(results: dict) -> str:
+    """lever | setting | wall | alpha-half accuracy per epoch | 2x / 3x chance at | alpha movement."""
+    rows = ["| experiment | lever: setting | wall s | alpha-half accuracy per epoch (chance) | 2x / 3x chance at s "
+            "| largest move from uniform | chosen-op weight on kept edges, min (2/abs(O)) |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for name, r in results.items():
+        last = r["epochs"][-1]
+        moves = max(v for k, v in last.items() if k.endswith("_max_move"))
+        kept = min(v for k, v in last.items() if k.endswith("_min_kept_weight"))
+        n_ops = len(next(iter(r["final_alpha_softmax"].values()))[0]) if "final_alpha_softmax" in r else 8
+        accs = " ".join(f"{e['val_acc']:.2f}" for e in r["epochs"])
+        rows.append(f"| `{name}` | {r['lever']}: {r['setting']} | {r['wall_s']:.0f} | {accs} ({r['chance']:.2f}) | "
+                    f"{r['seconds_to_2x_chance']} / {r['seconds_to_3x_chance']} | {moves:.3f} | "
+                    f"{kept:.3f} ({2 / n_ops:.3f}) |")  # fmt: skip
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="experiments to run (see --list)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--profile", default=None, help="run exactly this profile's search (space peng, first order)")
+    parser.add_argument("--table", action="store_true", help="print README's table from the results file")
+    parser.add_argument("--step-time", action="store_true", help="time a search step at 1 and 2 threads")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the teaching profiles: 1)")
     args = parser.parse_args(argv)
     if args.list:
         for name, spec in EXPERIMENTS.items():
             print(f"{name:28s} {spec['lever']}: {spec['setting']}")
+        return 0
+    if args.step_time:
+        timing = [step_time(t) for t in (1, 2, 1, 2)]  # alternated: this machine is noisy
+        path = RESULTS.with_name("recipe_step_time.json")
+        path.write_text(json.dumps({"what": step_time.__doc__, "runs": timing, "machine": _machine()}, indent=1))
+        print(json.dumps(timing))
+        return 0
+    if args.table:
+        print(markdown_table(json.loads(RESULTS.read_text())))
         return 0
     torch.set_num_threads(args.threads)
     todo = {n: EXPERIMENTS[n] for n in args.names}
