@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     config = SearchConfig.from_profile(profile, args.space, args.order, epochs=args.epochs)
+    if profile.cpu_threads and config.torch_device().type == "cpu":
+        torch.set_num_threads(profile.cpu_threads)
     path = args.out / "records.json"
     if path.is_file() and "provenance" in json.loads(path.read_text()):
         print(f"{path} holds a finished reference search; delete the folder to make a new one")

@@ -31,6 +31,9 @@ def test_search_writes_records_and_resumes(tiny_dataset, tmp_path, capsys):
     records = json.loads((tmp_path / "run" / "records.json").read_text())
     assert [r["epoch"] for r in records] == [0] and set(records[0]["genotype"]) == {"normal", "reduce"}
     assert main([*args, "--resume", str(tmp_path / "run")]) == 0
-    assert "1 epochs in" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 epochs; alpha-half accuracy per epoch: " in out and "(chance 0.250; " in out
+    assert "normal: chosen ops on kept edges weigh " in out and "(2/|O| = 0.250)" in out
+    assert "derived genotype over the last 1 epochs: stable" in out and "records and checkpoint in" in out
     assert main([*args[:-2], "--batch-size", "64", "--out", str(tmp_path / "big")]) == 2
     assert "exceeds a half of the training set" in capsys.readouterr().err

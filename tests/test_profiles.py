@@ -46,5 +46,5 @@ def test_unknown_profile():
 
 def test_dataset_dir_names_the_config(monkeypatch, tmp_path):
     monkeypatch.setenv("VIDEONAS_DATA", str(tmp_path))
-    assert get_profile("ci").dataset_dir() == tmp_path / "embedded" / "motion-c4-v64-t16-s32-seed0-sweeper+twins"
+    assert get_profile("ci").dataset_dir() == tmp_path / "embedded" / "motion-c4-v160-t16-s32-seed0-sweeper+twins"
     assert get_profile("paper").dataset_dir() == tmp_path / "ucf101"

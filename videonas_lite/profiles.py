@@ -107,7 +107,7 @@ TEACHING = dict(
 )  # fmt: skip
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=9, search_warmup_epochs=4),
+    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=11, search_warmup_epochs=4),
     "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5),
     "gpu": Profile(
         name="gpu",
