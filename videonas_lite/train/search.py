@@ -182,9 +182,11 @@ def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData
         step_halves = (list(range(len(probe))), list(range(len(probe))))
     n = len(probe)
 
+    pin = config.torch_device().type == "cuda"
+
     def loader(ds, indices, **kw) -> DataLoader:
         return DataLoader(Subset(ds, indices), config.batch_size, collate_fn=collate_clips,
-                          num_workers=config.num_workers, pin_memory=config.device != "cpu", **kw)  # fmt: skip
+                          num_workers=config.num_workers, pin_memory=pin, **kw)  # fmt: skip
 
     steps = [
         loader(dataset, [i + d * n for d in range(config.draws) for i in h], shuffle=True, drop_last=True,
