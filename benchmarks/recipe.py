@@ -75,6 +75,10 @@ EXPERIMENTS: dict[str, dict] = {
     "ci-batch-8-4-frames": _experiment("ci budget", "batch 8, clips of 4x1 frames, 6 epochs (2 frozen), 1 draw",
                                        batch_size=8, epochs=6, warmup_epochs=2, draws=1, frames_per_segment=1,
                                        arch_lr=3e-3),
+    "ci-batch-8": _experiment("ci budget", "batch 8, 6 epochs (2 frozen), 1 draw", batch_size=8, epochs=6,
+                              warmup_epochs=2, draws=1, arch_lr=3e-3),
+    "ci-plan-rn": _experiment("ci budget", "cells rn (reduce, normal), 7 epochs (2 frozen), 1 draw", plan="rn",
+                              epochs=7, warmup_epochs=2, draws=1, arch_lr=1e-2),
     "ci-6-epochs-4-frozen": _experiment("ci budget", "6 epochs, 4 of them frozen (weight steps only, cheaper)",
                                         epochs=6, warmup_epochs=4, arch_lr=1e-2),
     "ci-6-epochs-4-frozen-C2": _experiment("ci budget", "as above with 2 initial channels", epochs=6,
@@ -151,7 +155,7 @@ def step_time(threads: int) -> dict:
 def markdown_table(results: dict) -> str:
     """lever | setting | wall | alpha-half accuracy per epoch | 2x / 3x chance at | alpha movement."""
     rows = ["| experiment | lever: setting | wall s | alpha-half accuracy per epoch (chance) | 2x / 3x chance at s "
-            "| largest move from uniform | chosen-op weight on kept edges, min (2/abs(O)) |",
+            "| largest move from uniform | chosen-op weight on kept edges, min (2/\\|O\\|) |",
             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, r in results.items():
         last = r["epochs"][-1]
