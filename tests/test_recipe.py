@@ -188,3 +188,23 @@ def test_no_conv_falls_back_to_3d_after_the_stem_or_a_reduction(make, monkeypatc
     monkeypatch.setattr(kernels.F, "conv3d", lambda x, w, *a, **k: calls.append(tuple(w.shape)) or real(x, w, *a, **k))
     make()(torch.randn(2, 3, 4, 16, 16)).sum().backward()
     assert calls == []
+
+
+def test_a_dataset_asked_for_twice_at_once_is_generated_once(tmp_path):
+    """The second caller waits for the first and finds the dataset done (no second, racing generation)."""
+    import fcntl
+    import threading
+
+    config = dataclasses.replace(TWO, videos_per_class=2)
+    out = tmp_path / "d"
+    with open(tmp_path / ".d.lock", "w") as lock:  # another process is generating
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=ensure_dataset, args=(out, config), kwargs={"progress": False})
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive(), "the second caller did not wait for the first"
+        generate(out, config, progress=False)
+        stamp = (out / "videonas_synth.json").stat().st_mtime_ns
+    waiter.join(30)
+    assert not waiter.is_alive()
+    assert (out / "videonas_synth.json").stat().st_mtime_ns == stamp, "generated a second time"

@@ -472,13 +472,23 @@ def generate(out: str | os.PathLike, config: SynthConfig, progress: bool = True)
 
 
 def ensure_dataset(out: str | os.PathLike, config: SynthConfig, progress: bool = True) -> Path:
-    """Return ``out``, generating it first unless its manifest records exactly ``config`` and this generator."""
+    """Return ``out``, generating it first unless its manifest records exactly ``config`` and this generator.
+
+    Processes that ask for the same dataset at once take turns (a lock file beside ``out``): the first
+    generates it, the others find it done. Two at once used to generate it twice, and libx264 under that
+    load wrote different bytes for 133 of 640 videos.
+    """
+    import fcntl
+
     out = Path(out)
-    manifest = out / MANIFEST
-    if manifest.is_file():
-        recorded = json.loads(manifest.read_text())
-        same_source = recorded.get("source_digest") == _source_digest()
-        wanted = json.loads(json.dumps(asdict(config)))  # tuples read back as lists
-        if same_source and recorded.get("version") == GENERATOR_VERSION and recorded.get("config") == wanted:
-            return out
-    return generate(out, config, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(f".{out.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = out / MANIFEST
+        if manifest.is_file():
+            recorded = json.loads(manifest.read_text())
+            same_source = recorded.get("source_digest") == _source_digest()
+            wanted = json.loads(json.dumps(asdict(config)))  # tuples read back as lists
+            if same_source and recorded.get("version") == GENERATOR_VERSION and recorded.get("config") == wanted:
+                return out
+        return generate(out, config, progress=progress)
