@@ -309,7 +309,7 @@ def run_search(
             "epoch": epoch, **{f"{k}_loss": v for k, v in sums.items()}, **metrics,
             "classes": data.num_classes, "lr": lr, "alphas_frozen": warm,
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
-            "genotype": genotype, "parameter_free_share": parameter_free_share(genotype),
+            "genotype": genotype.to_record(), "parameter_free_share": parameter_free_share(genotype),
         }))  # fmt: skip
         state = {
             "config": asdict(config), "epoch": epoch, "records": json.dumps(records),
