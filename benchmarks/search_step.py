@@ -13,7 +13,7 @@ Variants, all of ``peng_search_net(10, channels=4, layers=3, nodes=4)`` and all 
 weights and alphas:
 
 * ``plain_port``: ``benchmarks/plain_port.py``, the port a newcomer would write (the reference);
-* ``package_reference``: the package network with ``reference=True`` (a per-edge loop over its ops);
+* ``package_reference``: the package network with ``fused=False`` (its cells' definition, a per-edge loop);
 * ``package``: the package network as a user gets it (its default, fast forward and default layout);
 * ``package_channels_last``: the same, with the model and the inputs converted to ``torch.channels_last_3d``;
 * ``package_channels_last_false``: when the package has the switch, ``peng_search_net(..., channels_last=False)``
@@ -168,14 +168,14 @@ def check_equal(num_classes: int, frames: int, size: int, dtype: torch.dtype, ba
     expected = run(plain)
     tolerance = 1e-9 if dtype == torch.float64 else 1e-3
     report = {"dtype": str(dtype).removeprefix("torch."), "clips": list(x.shape), "tolerance": tolerance}
-    for name, reference in (("package_reference", True), ("package", False)):
-        net.reference = reference
+    for name, fused in (("package_reference", False), ("package", True)):
+        net.fused = fused
         got = run(net)
         report[name] = {
             f"max_rel_diff_{what}": float((a - b).abs().max() / b.abs().max())
             for what, a, b in zip(("logits", "alpha_grads", "weight_grads"), got, expected, strict=True)
         }
-    net.reference = False
+    net.fused = True
     report["equal"] = all(v < tolerance for k in ("package_reference", "package") for v in report[k].values())
     return report
 
@@ -224,7 +224,7 @@ def main() -> None:
 
     variants = [
         Variant("plain_port", PlainSearchNet(args.classes, channels=4).load_from(base), device, full=full),
-        Variant("package_reference", package(reference=True), device, full=full),
+        Variant("package_reference", package(fused=False), device, full=full),
         Variant("package", package(), device, full=full),
         Variant("package_channels_last", package(), device, channels_last=True, full=full),
     ]

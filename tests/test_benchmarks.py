@@ -2,7 +2,7 @@
 
 The port shares no code with the package, so this is also an independent check of the package's maths:
 same parameter count, and in float64 the same logits and the same gradients of alphas and weights, for
-both package forwards (``reference=True`` and the default edge-batched one). No timings here.
+both package forwards (the cells' definition, ``fused=False``, and the default fused one). No timings here.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def test_parameter_count_matches(channels):
 
 
 @pytest.mark.parametrize(("channels", "shape"), [(2, (2, 3, 4, 9, 9)), (4, (2, 3, 4, 10, 9))])
-@pytest.mark.parametrize("reference", [False, True])
-def test_plain_port_equals_package(channels, shape, reference):
+@pytest.mark.parametrize("fused", [False, True])
+def test_plain_port_equals_package(channels, shape, fused):
     torch.manual_seed(0)
-    net = peng_search_net(5, channels=channels, reference=reference).double()
+    net = peng_search_net(5, channels=channels, fused=fused).double()
     with torch.no_grad():
         for alpha in net.alphas.values():
             alpha.normal_()  # far from uniform: a mis-weighted op would show
@@ -53,11 +53,11 @@ def test_plain_port_equals_package(channels, shape, reference):
     assert expected[1].abs().max() > 1e-6  # the alphas do get a gradient
 
 
-@pytest.mark.parametrize("reference", [False, True])
-def test_plain_port_equals_package_in_float32(reference):
+@pytest.mark.parametrize("fused", [False, True])
+def test_plain_port_equals_package_in_float32(fused):
     """float32 runs the package's real kernels and layouts (float64 convs bypass oneDNN)."""
     torch.manual_seed(1)
-    net = peng_search_net(5, channels=4, reference=reference)
+    net = peng_search_net(5, channels=4, fused=fused)
     plain = plain_port.PlainSearchNet(5, channels=4).load_from(net)
     x, y = torch.randn(4, 3, 4, 12, 12), torch.tensor([0, 1, 2, 3])
     got, expected = _run(net, x, y), _run(plain, x, y)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videonas_lite.nas import bilevel as B
+from videonas_lite.nas import bilevel
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
+from videonas_lite.nas.tiny_problem import STEP, relative_error, tiny_bilevel_problem
 
-STEP = B.VirtualStep(xi=0.05, momentum=0.9, weight_decay=3e-4)
 # The gradient of a ReLU network jumps where a unit changes sign, so a central difference that straddles a
 # kink errs by about jump / (2 eps): on these nets r = 1e-2 ... 1e-6 gave relative errors from 0.85 to 58,
 # r = 1e-7 about 4e-9 on both (benchmarks/fd_error.py).
@@ -18,52 +18,36 @@ R_SMALL = 1e-7
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _setup(make=peng_search_net, seed=0):
-    torch.manual_seed(seed)
-    net = make(3, channels=2, nodes=2).double()
-    with torch.no_grad():
-        for a in net.arch_parameters():
-            a.normal_()  # far from uniform, so that the alphas matter
-    batch = lambda: (torch.randn(2, 3, 3, 9, 9, dtype=torch.double), torch.tensor([0, 2]))  # noqa: E731
-    buffers = [0.1 * torch.randn_like(w) for w in net.weight_parameters()]
-    return net, batch(), batch(), buffers
-
-
-def _rel(a, b) -> float:
-    num = torch.sqrt(sum(((x - y) ** 2).sum() for x, y in zip(a, b, strict=True)))
-    return (num / torch.sqrt(sum((y**2).sum() for y in b))).item()
-
-
 def _state(net):
     return [t.clone() for t in net.state_dict().values()]
 
 
 @pytest.mark.parametrize("make", [peng_search_net, pvnas_search_net])
 def test_finite_difference_matches_double_backward(make):
-    net, train, val, buffers = _setup(make)
-    exact = B.exact_second_order(net, train, val, STEP, buffers)
-    approx = B.second_order(net, train, val, STEP, buffers, r=R_SMALL)
-    assert _rel(approx, exact) < 1e-4
-    assert _rel(B.first_order(net, val), exact) > 1e-2, "the second-order term must matter here"
+    net, train, val, buffers = tiny_bilevel_problem(make)
+    exact = bilevel.exact_second_order(net, train, val, STEP, buffers)
+    approx = bilevel.second_order(net, train, val, STEP, buffers, r=R_SMALL)
+    assert relative_error(approx, exact) < 1e-4
+    assert relative_error(bilevel.first_order(net, val), exact) > 1e-2, "the second-order term must matter here"
 
 
 def test_exact_hypergradient_is_the_total_derivative_through_the_virtual_step():
     """Directional derivative of alpha -> L_val(w - xi * step(w, alpha), alpha), by central differences in alpha."""
-    net, train, val, buffers = _setup()
-    exact = B.exact_second_order(net, train, val, STEP, buffers)
+    net, train, val, buffers = tiny_bilevel_problem()
+    exact = bilevel.exact_second_order(net, train, val, STEP, buffers)
     alphas = net.arch_parameters()
     direction = [torch.randn_like(a) for a in alphas]
     h = 1e-8  # small enough that no ReLU flips: the virtual step jumps where one does (see R_SMALL)
 
     def unrolled_loss() -> float:
-        with B.restored(net):
-            B._virtual_step(net, train, STEP, buffers, B.cross_entropy)
+        with bilevel.restored(net):
+            bilevel.virtual_step(net, train, STEP, buffers, bilevel.cross_entropy)
             with torch.no_grad():
-                return B.cross_entropy(net, val).item()
+                return bilevel.cross_entropy(net, val).item()
 
     values = []
     for sign in (1, -1):
-        with B.restored(net):
+        with bilevel.restored(net):
             with torch.no_grad():
                 for a, d in zip(alphas, direction, strict=True):
                     a.add_(sign * h * d)
@@ -74,55 +58,56 @@ def test_exact_hypergradient_is_the_total_derivative_through_the_virtual_step():
 
 
 def test_hessian_vector_product_matches_double_backward():
-    net, train, _, _ = _setup(seed=1)
-    weights, alphas = B.split_parameters(net)
+    net, train, _, _ = tiny_bilevel_problem(seed=1)
+    weights, alphas = bilevel.split_parameters(net)
     v = [torch.randn_like(w) for w in weights]
-    grads = torch.autograd.grad(B.cross_entropy(net, train), weights, create_graph=True)
+    grads = torch.autograd.grad(bilevel.cross_entropy(net, train), weights, create_graph=True)
     exact = torch.autograd.grad(sum((g * vi).sum() for g, vi in zip(grads, v, strict=True)), alphas)
-    assert _rel(B.hessian_vector_fd(net, train, v, r=R_SMALL), exact) < 1e-4
+    assert relative_error(bilevel.hessian_vector_fd(net, train, v, r=R_SMALL), exact) < 1e-4
 
 
 @pytest.mark.parametrize("make", [peng_search_net, pvnas_search_net])
 def test_forward_difference_matches_double_backward(make):
     """One perturbed pass and g(w) reused from the virtual step: O(eps) truncation, still close at small r."""
-    net, train, val, buffers = _setup(make)
-    exact = B.exact_second_order(net, train, val, STEP, buffers)
-    assert _rel(B.second_order(net, train, val, STEP, buffers, r=R_SMALL, difference="forward"), exact) < 1e-4
+    net, train, val, buffers = tiny_bilevel_problem(make)
+    exact = bilevel.exact_second_order(net, train, val, STEP, buffers)
+    forward = bilevel.second_order(net, train, val, STEP, buffers, r=R_SMALL, difference="forward")
+    assert relative_error(forward, exact) < 1e-4
 
 
 def test_forward_difference_reuses_the_virtual_steps_gradient_exactly():
     """g(w) from the virtual step's joint backward equals a separate alpha-only pass (float64, to rounding)."""
-    net, train, _, buffers = _setup()
-    weights, alphas = B.split_parameters(net)
-    with B.restored(net):
-        reused = B._virtual_step(net, train, STEP, buffers, B.cross_entropy, with_alpha=True)
-    separate = torch.autograd.grad(B.cross_entropy(net, train), alphas)
-    assert _rel(reused, separate) < 1e-13
+    net, train, _, buffers = tiny_bilevel_problem()
+    weights, alphas = bilevel.split_parameters(net)
+    with bilevel.restored(net):
+        reused = bilevel.virtual_step(net, train, STEP, buffers, bilevel.cross_entropy, with_alpha=True)
+    separate = torch.autograd.grad(bilevel.cross_entropy(net, train), alphas)
+    assert relative_error(reused, separate) < 1e-13
     v = [torch.randn_like(w) for w in weights]
-    assert _rel(B.hessian_vector_fd(net, train, v, 1e-7, difference="forward", at_w=reused),
-                B.hessian_vector_fd(net, train, v, 1e-7, difference="forward")) < 1e-6  # fmt: skip
+    assert relative_error(bilevel.hessian_vector_fd(net, train, v, 1e-7, difference="forward", at_w=reused),
+                bilevel.hessian_vector_fd(net, train, v, 1e-7, difference="forward")) < 1e-6  # fmt: skip
 
 
 def test_exact_difference_is_the_double_backward():
-    net, train, val, buffers = _setup()
-    a = B.second_order(net, train, val, STEP, buffers, difference="exact")
-    b = B.exact_second_order(net, train, val, STEP, buffers)
+    net, train, val, buffers = tiny_bilevel_problem()
+    a = bilevel.second_order(net, train, val, STEP, buffers, difference="exact")
+    b = bilevel.exact_second_order(net, train, val, STEP, buffers)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     with pytest.raises(ValueError, match="difference must be one of"):
-        B.second_order(net, train, val, STEP, buffers, difference="backward")
+        bilevel.second_order(net, train, val, STEP, buffers, difference="backward")
 
 
 def test_finite_differences_run_in_float32_under_bf16_autocast():
     """bf16 keeps 3 significant digits, fewer than the two gradients of the difference share: so float32."""
-    net, train, _, _ = _setup()
+    net, train, _, _ = tiny_bilevel_problem()
     net, train = net.float(), (train[0].float(), train[1])
-    weights, _ = B.split_parameters(net)
+    weights, _ = bilevel.split_parameters(net)
     v = [torch.randn_like(w) for w in weights]
-    plain = B.hessian_vector_fd(net, train, v)
+    plain = bilevel.hessian_vector_fd(net, train, v)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert B.cross_entropy(net, train).dtype == torch.float32  # the loss upcasts, the network ran in bf16:
+        assert bilevel.cross_entropy(net, train).dtype == torch.float32  # the loss upcasts, the network ran in bf16:
         assert net(train[0]).dtype == torch.bfloat16  # so autocast is on here
-        under = B.hessian_vector_fd(net, train, v)
+        under = bilevel.hessian_vector_fd(net, train, v)
     assert all(torch.equal(x, y) for x, y in zip(plain, under, strict=True))
 
 
@@ -131,8 +116,8 @@ def test_a_gradient_pass_leaves_no_saved_activations_behind():
     import gc
     import weakref
 
-    net, train, _, _ = _setup()
-    _, alphas = B.split_parameters(net)
+    net, train, _, _ = tiny_bilevel_problem()
+    _, alphas = bilevel.split_parameters(net)
     alive: list[weakref.ref] = []
 
     class Saved:  # holds a detached copy: the tensor itself may point back to the node that saves it
@@ -145,10 +130,10 @@ def test_a_gradient_pass_leaves_no_saved_activations_behind():
         return box
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.t):
-        B._gradient(net, train, alphas, B.cross_entropy)
+        bilevel.loss_gradient(net, train, alphas, bilevel.cross_entropy)
         gc.collect()
         assert alive and all(ref() is None for ref in alive)
-        loss = B.cross_entropy(net, train)  # what search_step used to do: keep the loss across the next pass
+        loss = bilevel.cross_entropy(net, train)  # what search_step used to do: keep the loss across the next pass
         torch.autograd.grad(loss, alphas)
         gc.collect()
         assert any(ref() is not None for ref in alive), "the stem's activations outlive an alpha-only backward"
@@ -156,50 +141,50 @@ def test_a_gradient_pass_leaves_no_saved_activations_behind():
 
 
 def test_xi_zero_is_the_first_order_gradient():
-    net, train, val, buffers = _setup()
-    zero = B.VirtualStep(xi=0.0, momentum=0.9, weight_decay=3e-4)
-    assert _rel(B.second_order(net, train, val, zero, buffers), B.first_order(net, val)) < 1e-10
+    net, train, val, buffers = tiny_bilevel_problem()
+    zero = bilevel.VirtualStep(xi=0.0, momentum=0.9, weight_decay=3e-4)
+    assert relative_error(bilevel.second_order(net, train, val, zero, buffers), bilevel.first_order(net, val)) < 1e-10
 
 
 @pytest.mark.parametrize("fn", ["second_order", "exact_second_order"])
 def test_the_model_is_left_exactly_as_it_was(fn):
-    net, train, val, buffers = _setup()
+    net, train, val, buffers = tiny_bilevel_problem()
     before = _state(net)
-    getattr(B, fn)(net, train, val, STEP, buffers)
+    getattr(bilevel, fn)(net, train, val, STEP, buffers)
     after = _state(net)
     assert all(torch.equal(x, y) for x, y in zip(before, after, strict=True))
 
 
 def test_the_virtual_step_moves_the_weights_as_sgd_would():
     """w' = w - xi (m buf + g + lambda w), checked against torch.optim.SGD's own step from the same buffers."""
-    net, train, _, buffers = _setup()
-    weights, _ = B.split_parameters(net)
+    net, train, _, buffers = tiny_bilevel_problem()
+    weights, _ = bilevel.split_parameters(net)
     sgd = torch.optim.SGD(weights, lr=STEP.xi, momentum=STEP.momentum, weight_decay=STEP.weight_decay)
     for w, buf in zip(weights, buffers, strict=True):
         sgd.state[w]["momentum_buffer"] = buf.clone()
-    step, bufs = B.VirtualStep.from_optimizer(sgd, weights)
+    step, bufs = bilevel.VirtualStep.from_optimizer(sgd, weights)
     assert step == STEP
-    with B.restored(net):
-        B._virtual_step(net, train, step, bufs, B.cross_entropy)
+    with bilevel.restored(net):
+        bilevel.virtual_step(net, train, step, bufs, bilevel.cross_entropy)
         virtual = [w.detach().clone() for w in weights]
     start = [w.detach().clone() for w in weights]
     sgd.zero_grad()
-    B.cross_entropy(net, train).backward()
+    bilevel.cross_entropy(net, train).backward()
     sgd.step()
     assert any(not torch.equal(v, s) for v, s in zip(virtual, start, strict=True)), "the weights must move"
-    assert _rel(virtual, [w.detach() for w in weights]) < 1e-12
+    assert relative_error(virtual, [w.detach() for w in weights]) < 1e-12
 
 
-@pytest.mark.parametrize("order", B.ORDERS)
+@pytest.mark.parametrize("order", bilevel.ORDERS)
 def test_search_step_moves_both_parameter_sets_as_its_order_says(order):
     from videonas_lite.train.optim import PAPERS, make_optimizers
 
-    net, train, val, _ = _setup()
+    net, train, val, _ = tiny_bilevel_problem()
     sgd, adam = make_optimizers(net, PAPERS["pvnas" if order == "one-level" else "peng"])
-    weights, alphas = B.split_parameters(net)
+    weights, alphas = bilevel.split_parameters(net)
     w0, a0 = [w.detach().clone() for w in weights], [a.detach().clone() for a in alphas]
-    expected = B.first_order(net, train if order == "one-level" else val)  # the first-order cases' alpha gradient
-    losses = B.search_step(net, order, train, val, sgd, adam)
+    expected = bilevel.first_order(net, train if order == "one-level" else val)  # the first-order cases' alpha gradient
+    losses = bilevel.search_step(net, order, train, val, sgd, adam)
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()) and "train" in losses
     assert all(not torch.equal(a, b) for a, b in zip(alphas, a0, strict=True))
     assert any(not torch.equal(w, b) for w, b in zip(weights, w0, strict=True))
@@ -211,17 +196,17 @@ def test_search_step_moves_both_parameter_sets_as_its_order_says(order):
 
 
 def test_unknown_order_is_refused():
-    net, train, val, _ = _setup()
+    net, train, val, _ = tiny_bilevel_problem()
     from videonas_lite.train.optim import PAPERS, make_optimizers
 
     with pytest.raises(ValueError, match="order must be one of"):
-        B.search_step(net, "third", train, val, *make_optimizers(net, PAPERS["peng"]))
+        bilevel.search_step(net, "third", train, val, *make_optimizers(net, PAPERS["peng"]))
 
 
 def test_schedules_follow_the_papers():
     from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
 
-    net, *_ = _setup()
+    net, *_ = tiny_bilevel_problem()
     for paper, epochs, expected_last in (("peng", 10, PAPERS["peng"].lr_min), ("pvnas", 45, 0.1 * 0.1 * 0.1)):
         sgd, _ = make_optimizers(net, PAPERS[paper])
         schedule = make_schedule(sgd, PAPERS[paper], epochs)

@@ -1,12 +1,10 @@
 """Mixed edges, search cells and search networks (Peng Sec. 2.1; PV-NAS Sec. 3.2, Eq. 2; Sec. 4.2.1).
 
-Tiny sizes throughout (C = 2..4, T = 3..4, H = W = 5..8) and float64, so that the edge-batched forward
-and the reference forward can be compared to ~1e-10 in a few seconds on 2 CPU cores.
+Tiny sizes throughout (C = 2..4, T = 3..4, H = W = 5..8). The fused forward's equality with the definition is
+tests/test_fused.py's.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import pytest
 import torch
@@ -14,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videonas_lite.nas import ops as O
-from videonas_lite.nas.cells import MixedOp, SearchCell, edge_list, num_edges
+from videonas_lite.nas.cells import MixedOp, SearchCell, edge_list
 from videonas_lite.nas.cost import count_parameters
 from videonas_lite.nas.networks import SearchNetwork, peng_search_net, pvnas_search_net
 
@@ -27,78 +25,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _randn(*shape: int) -> torch.Tensor:
     return torch.randn(*shape, dtype=torch.float64)
-
-
-def _grads(module: nn.Module) -> dict[str, torch.Tensor]:
-    missing = [n for n, p in module.named_parameters() if p.grad is None]
-    assert not missing, f"parameters without a gradient: {missing}"
-    return {n: p.grad.detach().clone() for n, p in module.named_parameters()}
-
-
-# -- (a) the edge-batched forward equals the reference forward -------------------------------------
-
-
-CELL_CASES = [
-    (op_set, reduction, reduction_prev, nodes)
-    for op_set, (reduction, reduction_prev), nodes in itertools.product(
-        OP_SETS, itertools.product([False, True], repeat=2), range(1, 5)
-    )
-]
-
-
-@pytest.mark.parametrize(("op_set", "reduction", "reduction_prev", "nodes"), CELL_CASES)
-def test_batched_cell_forward_equals_reference(op_set, reduction, reduction_prev, nodes):
-    """Outputs and every gradient (cell parameters, both inputs, the mixing weights) agree to ~1e-10.
-
-    The spatial size alternates odd / even with ``nodes``, so every cell configuration meets both.
-    """
-    torch.manual_seed(nodes + 10 * reduction + 100 * reduction_prev)
-    names = O.op_names(op_set)
-    c_pp, c_p, c, size, frames = 4, 5, 3, 5 + nodes % 2, 3
-    cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, names, nodes).double().train()
-    s0 = _randn(2, c_pp, frames, 2 * size if reduction_prev else size, 2 * size if reduction_prev else size)
-    s1 = _randn(2, c_p, frames, size, size)
-    weights = (2 * _randn(num_edges(nodes), len(names))).softmax(-1)
-    results = []
-    for forward in (cell.forward_reference, cell.forward):
-        inputs = [t.clone().requires_grad_() for t in (s0, s1, weights)]
-        cell.zero_grad(set_to_none=True)
-        out = forward(*inputs)
-        torch.manual_seed(0)
-        (out * torch.randn_like(out)).sum().backward()
-        results.append((out.detach(), [t.grad for t in inputs], _grads(cell)))
-    (ref, ref_in, ref_p), (fast, fast_in, fast_p) = results
-    out_size = (size + 1) // 2 if reduction else size
-    assert ref.shape == (2, nodes * c, frames, out_size, out_size)
-    torch.testing.assert_close(fast, ref, **TOL)
-    for name, a, b in zip(["s0", "s1", "weights"], fast_in, ref_in, strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, name=name: f"grad of {name}: {m}")
-    assert fast_p.keys() == ref_p.keys()
-    for name in ref_p:
-        torch.testing.assert_close(fast_p[name], ref_p[name], **TOL, msg=lambda m, name=name: f"grad of {name}: {m}")
-
-
-def _network_pass(net: SearchNetwork, clips: torch.Tensor, labels: torch.Tensor, reference: bool):
-    net.reference = reference
-    net.zero_grad(set_to_none=True)
-    logits = net(clips)
-    F.cross_entropy(logits, labels).backward()
-    return logits.detach(), _grads(net)
-
-
-@pytest.mark.parametrize(("builder", "nodes"), [(peng_search_net, 2), (peng_search_net, 4), (pvnas_search_net, 3)])
-def test_network_reference_and_batched_agree_including_alpha_gradients(builder, nodes):
-    """A SearchNetwork with ``reference=True`` and ``False``: same logits, same gradients for weights AND alphas."""
-    torch.manual_seed(1)
-    net = builder(3, channels=2, nodes=nodes, alpha_init=1.0).double().train()
-    clips, labels = _randn(3, 3, 3, 9, 9), torch.tensor([0, 1, 2])  # 9 -> 5 -> 3
-    ref_logits, ref_grads = _network_pass(net, clips, labels, reference=True)
-    logits, grads = _network_pass(net, clips, labels, reference=False)
-    torch.testing.assert_close(logits, ref_logits, **TOL)
-    assert grads.keys() == ref_grads.keys()
-    assert any(k.startswith("alphas.") for k in grads)
-    for name in ref_grads:
-        torch.testing.assert_close(grads[name], ref_grads[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 # -- (b) MixedOp is PV-NAS Eq. 2 --------------------------------------------------------------------

@@ -11,8 +11,8 @@ import torch
 
 from videonas_lite.nas import ops as O
 from videonas_lite.nas.cells import SearchCell, edge_list, num_edges
+from videonas_lite.nas.networks import PVNAS_PLAN
 from videonas_lite.nas.space import (
-    PVNAS_CATEGORIES,
     cell_choices,
     network_choices,
     node_choices,
@@ -74,7 +74,7 @@ def test_bad_op_sets_and_sizes_are_rejected():
         cell_choices(0, "peng")
     with pytest.raises(KeyError, match="unknown op set"):
         cell_choices(4, "darts")
-    with pytest.raises(ValueError, match="at least one cell category"):
+    with pytest.raises(ValueError, match="at least one cell kind"):
         network_choices([])
 
 
@@ -99,8 +99,8 @@ def test_pvnas_network_exact_and_as_the_paper_rounds_it():
     """The paper's 4.9e33 is (7e7)^2 (1e9)^2 of its ROUNDED cell counts; the exact product is ~5.32e33."""
     spatial, temporal = cell_choices(4, "pvnas_spatial"), cell_choices(4, "pvnas_temporal")
     exact = pvnas_network_choices()
-    assert exact == spatial**2 * temporal**2 == network_choices([s for _, s in PVNAS_CATEGORIES])
-    assert [k for k, _ in PVNAS_CATEGORIES] == ["S-NC", "S-RC", "T-NC", "T-RC"]
+    assert exact == spatial**2 * temporal**2 == network_choices([s for _, s, _ in PVNAS_PLAN])
+    assert [k for k, _, _ in PVNAS_PLAN] == ["S-NC", "S-RC", "T-NC", "T-RC"]
     assert math.isclose(paper_rounding(spatial) ** 2 * paper_rounding(temporal) ** 2, 4.9e33, rel_tol=1e-12)
     assert 5.3e33 < exact < 5.35e33  # documented: the exact count is ~8.6% above the paper's figure
     assert paper_rounding(exact) == 5e33

@@ -1,4 +1,4 @@
-"""The architecture gradient of the bilevel problem (Peng Eqs. 1-5; DARTS Sec. 2.3).
+"""The architecture gradient of the bilevel problem (Peng Eqs. 1-5; DARTS Sec. 2.3). Taught by notebook 04.
 
 Peng Eq. 1: ``min_alpha L_val(w*(alpha), alpha)`` subject to ``w*(alpha) = argmin_w L_train(w, alpha)``,
 approximated with one virtual step of the weights (Eq. 3, ``epsilon`` there is ``xi`` here, as in
@@ -9,9 +9,10 @@ DARTS): ``w' = w - xi * grad_w L_train(w, alpha)``. The architecture gradient (E
 * :func:`first_order` drops the second term and takes ``w' = w`` (``xi -> 0``, Peng's special case).
 * :func:`second_order` computes the Hessian-vector product by a central finite difference,
   ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w - eps v)) / (2 eps)`` with
-  ``v = grad_{w'} L_val(w', alpha)`` and ``eps = r / ||v||`` (DARTS: ``r = 0.01``). ``difference="forward"``
-  instead takes ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w)) / eps``, whose second term comes
-  free with the virtual step's backward pass: one pass fewer, truncation error O(eps) not O(eps^2).
+  ``v = grad_{w'} L_val(w', alpha)`` and ``eps = r / ||v||`` (:func:`stencil_eps`; DARTS: ``r = 0.01``).
+  ``difference="forward"`` instead takes ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w)) / eps``, whose
+  second term comes free with the virtual step's backward pass: one pass fewer, truncation error O(eps) not
+  O(eps^2).
 * :func:`exact_second_order` differentiates ``L_val(w'(alpha), alpha)`` through the virtual step by
   double backward (``torch.func.functional_call``): the same quantity without truncation error, for
   teaching and for the tests.
@@ -23,9 +24,9 @@ are copied back bit for bit after the virtual and the perturbed passes, and so a
 search networks' op BNs keep no running statistics (nas/ops.py); the stem's BN does, and its running
 averages are restored too, so only the real training passes update them.
 
-Cost (measured in benchmarks/bilevel.py): every pass that needs only ``grad_alpha`` asks autograd for the
-alphas alone, so it skips the convolutions' weight gradients (Peng's net, batch 8: a forward + alpha-only
-backward 0.95 s against 1.29 s for a full one).
+Cost: every pass that needs only ``grad_alpha`` asks autograd for the alphas alone, so it skips the
+convolutions' weight gradients; benchmarks/bilevel.py times both kinds of pass and each mode's step
+(train/stepcost.py counts the passes of each mode).
 
 Mixed precision: under ``torch.autocast`` (bf16 on CUDA in train/search.py) the finite-difference passes
 run in float32, autocast switched off: their two gradients differ by about ``r`` times the curvature,
@@ -96,7 +97,14 @@ def first_order(model: nn.Module, val: Batch, loss_fn: LossFn = cross_entropy) -
     return list(torch.autograd.grad(loss_fn(model, val), alphas))
 
 
-def _virtual_step(model, train, step: VirtualStep, buffers, loss_fn, with_alpha: bool = False) -> list[torch.Tensor]:
+def virtual_step(
+    model: nn.Module,
+    train: Batch,
+    step: VirtualStep,
+    buffers: Sequence[torch.Tensor | None] | None,
+    loss_fn: LossFn = cross_entropy,
+    with_alpha: bool = False,
+) -> list[torch.Tensor]:
     """Move the weights to ``w'`` in place (Peng Eq. 3).
 
     Returns ``grad_alpha L_train(w)`` from the same backward pass when ``with_alpha`` (else ``[]``).
@@ -108,6 +116,11 @@ def _virtual_step(model, train, step: VirtualStep, buffers, loss_fn, with_alpha:
         for w, g, buf in zip(weights, grads, buffers or [None] * len(weights), strict=False):
             w.sub_(step.xi * step.direction(w, g, buf))
     return list(grads[len(weights) :])
+
+
+def stencil_eps(v: Sequence[torch.Tensor], r: float) -> float:
+    """``eps = r / ||v||``: the finite difference's step along ``v``, so its points lie ``r`` from ``w`` (DARTS)."""
+    return r / torch.sqrt(sum((t.double() ** 2).sum() for t in v)).item()
 
 
 DIFFERENCES = ("central", "forward", "exact")
@@ -133,7 +146,7 @@ def hessian_vector_fd(
     if difference not in ("central", "forward"):
         raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
     weights, alphas = split_parameters(model)
-    eps = r / torch.sqrt(sum((t.double() ** 2).sum() for t in v)).item()
+    eps = stencil_eps(v, r)
     signs = (1.0, -1.0) if difference == "central" else (1.0,) if at_w is not None else (1.0, 0.0)
     w0, sides = _snapshot(weights), []
     with restored(model), _float32(train[0]):
@@ -180,7 +193,7 @@ def second_order(
     # g(w) from the virtual step's pass, unless autocast computed it in bf16 (then a float32 pass)
     reuse = difference == "forward" and not torch.is_autocast_enabled(train[0].device.type)
     with restored(model):
-        at_w = _virtual_step(model, train, step, buffers, loss_fn, with_alpha=reuse)
+        at_w = virtual_step(model, train, step, buffers, loss_fn, with_alpha=reuse)
         grads = torch.autograd.grad(loss_fn(model, val), [*alphas, *weights])
     d_alpha, v = grads[: len(alphas)], grads[len(alphas) :]
     hvp = hessian_vector_fd(model, train, v, r, loss_fn, difference, at_w=at_w or None)
@@ -262,27 +275,30 @@ def search_step(
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if arch_step:
         if order == "first":
-            arch_grads, out["val"] = _gradient(model, val, alphas, loss_fn)
+            arch_grads, out["val"] = loss_gradient(model, val, alphas, loss_fn)
         elif order == "second":
             step, buffers = VirtualStep.from_optimizer(weight_optimizer, weights)
             arch_grads = second_order(model, train, val, step, buffers, r, loss_fn, difference)
         else:  # one-level
-            arch_grads, out["train_before"] = _gradient(model, train, alphas, loss_fn)
+            arch_grads, out["train_before"] = loss_gradient(model, train, alphas, loss_fn)
         _set_grads(alphas, arch_grads)
         arch_optimizer.step()
         arch_optimizer.zero_grad(set_to_none=True)
-    weight_grads, out["train"] = _gradient(model, train, weights, loss_fn)
+    weight_grads, out["train"] = loss_gradient(model, train, weights, loss_fn)
     _set_grads(weights, weight_grads)
     weight_optimizer.step()
     weight_optimizer.zero_grad(set_to_none=True)
     return out
 
 
-def _gradient(model: nn.Module, batch: Batch, wrt: Sequence[torch.Tensor], loss_fn: LossFn) -> tuple[tuple, float]:
+def loss_gradient(
+    model: nn.Module, batch: Batch, wrt: Sequence[torch.Tensor], loss_fn: LossFn = cross_entropy
+) -> tuple[tuple, float]:
     """``(grad of the loss w.r.t. wrt, the loss)``; the graph is gone on return.
 
     A backward pass to the alphas alone never reaches the stem, so the stem's saved activations live as
-    long as the loss tensor does: held across the next pass they raised a step's peak memory by about 30 %.
+    long as the loss tensor does: held across the next pass they would raise a step's peak memory
+    (benchmarks/bilevel.py measures each mode's peak; tests/test_bilevel.py checks nothing outlives the pass).
     """
     loss = loss_fn(model, batch)
     return torch.autograd.grad(loss, wrt), loss.item()

@@ -1,8 +1,11 @@
 """How good the finite-difference Hessian-vector product of Peng Eq. 5 is: error against ``r``, and why.
 
+Taught by notebook 04 (section 3).
+
 Peng Eq. 5's second term needs ``grad^2_{alpha, w} L_train(w, alpha) . v`` with ``v = grad_{w'} L_val(w', alpha)``.
 DARTS (and :func:`~videonas_lite.nas.bilevel.hessian_vector_fd`) replaces it by a finite difference of
-``g(w) = grad_alpha L_train(w, alpha)`` along ``v`` with ``eps = r / ||v||``:
+``g(w) = grad_alpha L_train(w, alpha)`` along ``v`` with ``eps = r / ||v||``
+(:func:`~videonas_lite.nas.bilevel.stencil_eps`):
 
 * central, ``(g(w + eps v) - g(w - eps v)) / (2 eps)``: truncation error ``O(r^2)``;
 * forward, ``(g(w + eps v) - g(w)) / eps``: truncation error ``O(r)``;
@@ -15,7 +18,8 @@ however small the truncation term would be; so does a max pool where its maximum
 
 This module holds what notebook 04 needs to show both: :func:`smooth_search_net` (Peng's search network
 with every kink removed), :func:`exact_hvp` (double backward), :func:`fd_errors` (the sweep over ``r``),
-:func:`kinks_crossed` and :func:`loglog_slope`.
+:func:`kinks_crossed` and :func:`loglog_slope`; the error measure is
+:func:`~videonas_lite.nas.tiny_problem.relative_error`.
 """
 
 from __future__ import annotations
@@ -26,14 +30,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videonas_lite.nas import ops as O
-from videonas_lite.nas.bilevel import Batch, LossFn, cross_entropy, hessian_vector_fd, restored, split_parameters
+from videonas_lite.nas import ops
+from videonas_lite.nas.bilevel import (
+    Batch,
+    LossFn,
+    cross_entropy,
+    hessian_vector_fd,
+    restored,
+    split_parameters,
+    stencil_eps,
+)
 from videonas_lite.nas.networks import CellSpec, SearchNetwork
+from videonas_lite.nas.tiny_problem import relative_error
 
 KINKED_OPS = frozenset({"MPool_3", "1x3x3 max pooling"})
 """Ops whose output is not differentiable everywhere even without a ReLU (the max switches)."""
 
-SMOOTH_PENG_OPS: tuple[str, ...] = tuple(n for n in O.op_names("peng") if n not in KINKED_OPS)
+SMOOTH_PENG_OPS: tuple[str, ...] = tuple(n for n in ops.op_names("peng") if n not in KINKED_OPS)
 """Peng's Table 1 without the max pool: seven ops, all smooth once their ReLU is swapped out."""
 
 
@@ -62,17 +75,17 @@ def smooth_search_net(
     The same stem, cells, mixed edges and classifier as :func:`~videonas_lite.nas.networks.peng_search_net`,
     but every ``nn.ReLU`` replaced by ``activation()`` (Softplus: a smooth ReLU), no max pool (``op_names``)
     and no reduction cell (a reduction's strided skip, the factorized reduce, calls ``F.relu`` itself). The
-    network runs its per-edge reference forward (``reference=True``): the batched forward of nas/cells.py
-    applies the ReLU of a shared input itself, as a function, not through the swapped module.
+    network runs its cells' definition (``fused=False``): the fused forward of nas/fused.py applies the ReLU
+    of a shared input itself, as a function, not through the swapped module.
     """
-    kinked = sorted(KINKED_OPS & {O.canonical(n) for n in op_names})
+    kinked = sorted(KINKED_OPS & {ops.canonical(n) for n in op_names})
     if kinked:
         raise ValueError(f"op_names must not contain ops with kinks {kinked}: the network would not be smooth")
     plan = [CellSpec("normal", tuple(op_names), False) for _ in range(layers)]
-    net = SearchNetwork(plan, num_classes, channels, nodes, reference=True)
+    net = SearchNetwork(plan, num_classes, channels, nodes, fused=False)
     swap_activations(net, activation)
-    bad = [n for n, m in net.named_modules() if isinstance(m, nn.ReLU | O.FactorizedReduce)]
-    bad += [n for n, m in net.named_modules() if isinstance(m, O.Pool) and m.kind == "max"]
+    bad = [n for n, m in net.named_modules() if isinstance(m, nn.ReLU | ops.FactorizedReduce)]
+    bad += [n for n, m in net.named_modules() if isinstance(m, ops.Pool) and m.kind == "max"]
     if bad:  # guards the claim of smoothness against future changes of ops.py / cells.py
         raise RuntimeError(f"modules with kinks left in the smooth network: {bad}")
     return net
@@ -91,13 +104,6 @@ def exact_hvp(
         grads = torch.autograd.grad(loss_fn(model, batch), weights, create_graph=True)
         dot = sum((g * vi.detach()).sum() for g, vi in zip(grads, v, strict=True))
         return list(torch.autograd.grad(dot, alphas))
-
-
-def relative_error(approx: Sequence[torch.Tensor], exact: Sequence[torch.Tensor]) -> float:
-    """``||approx - exact|| / ||exact||`` over a list of tensors, computed in float64."""
-    num = sum(((a.double() - e.double()) ** 2).sum() for a, e in zip(approx, exact, strict=True))
-    den = sum((e.double() ** 2).sum() for e in exact)
-    return (torch.sqrt(num) / torch.sqrt(den)).item()
 
 
 def fd_errors(
@@ -133,18 +139,18 @@ def kinks_crossed(
 
     Counts, between the stencil's two points (central: ``w - eps v`` and ``w + eps v``; forward: ``w`` and
     ``w + eps v``), the ReLU inputs that change sign (``"ReLU"``) and the max-pool windows whose maximum moves
-    to another input (``"max pool"``). Read in the per-edge forward (``reference=True`` for the count) at
+    to another input (``"max pool"``). Read in the cells' definition (``fused=False`` for the count) at
     every ``nn.ReLU`` module, every factorized reduce (its ReLU is a function call) and every max pool; a
     tensor that several ops read (a node's state feeds every op of every edge leaving it) counts once.
     """
     if difference not in ("central", "forward"):
         raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
     weights, _ = split_parameters(model)
-    eps = r / torch.sqrt(sum((vi.double() ** 2).sum() for vi in v)).item()
+    eps = stencil_eps(v, r)
     signs = (-1.0, 1.0) if difference == "central" else (0.0, 1.0)
-    watched = [m for m in model.modules() if isinstance(m, nn.ReLU | O.FactorizedReduce | O.Pool)]
-    watched = [m for m in watched if not isinstance(m, O.Pool) or m.kind == "max"]
-    reference, model.reference = model.reference, True
+    watched = [m for m in model.modules() if isinstance(m, nn.ReLU | ops.FactorizedReduce | ops.Pool)]
+    watched = [m for m in watched if not isinstance(m, ops.Pool) or m.kind == "max"]
+    fused, model.fused = model.fused, False
     seen: list[list[tuple[str, torch.Tensor]]] = []
     try:
         with restored(model), torch.no_grad():
@@ -160,7 +166,7 @@ def kinks_crossed(
                     h.remove()
                 seen.append(states)
     finally:
-        model.reference = reference
+        model.fused = fused
     counts = {"ReLU": 0, "max pool": 0}
     for (kind, a), (_, b) in zip(*seen, strict=True):
         counts[kind] += int((a != b).sum())
@@ -173,7 +179,7 @@ def _recorder(states: list[tuple[str, torch.Tensor]]) -> Callable[[nn.Module, tu
 
     def record(module: nn.Module, args: tuple) -> None:
         x = args[0]
-        key = (id(x), *((module.kernel, module.stride) if isinstance(module, O.Pool) else ()))
+        key = (id(x), *((module.kernel, module.stride) if isinstance(module, ops.Pool) else ()))
         if key not in inputs:  # the same input read by several ops counts once
             inputs[key] = x
             states.append(_branch(module, x))
@@ -183,7 +189,7 @@ def _recorder(states: list[tuple[str, torch.Tensor]]) -> Callable[[nn.Module, tu
 
 def _branch(module: nn.Module, x: torch.Tensor) -> tuple[str, torch.Tensor]:
     """Which piece of a piecewise-smooth module ``x`` falls on: the sign of a ReLU input, a max pool's argmax."""
-    if isinstance(module, O.Pool):  # the same windows as kernels.pool3d: 'same' padding, stride 1 x s x s
+    if isinstance(module, ops.Pool):  # the same windows as kernels.pool3d: 'same' padding, stride 1 x s x s
         padding = tuple(k // 2 for k in module.kernel)
         return "max pool", F.max_pool3d(x.contiguous(), module.kernel, module.stride, padding, return_indices=True)[1]
     return "ReLU", x > 0

@@ -5,14 +5,15 @@
   reduces (layers ``L // 3`` and ``2 L // 3``, DARTS's rule: the 2nd and 3rd of 3). One alpha tensor
   for normal cells and one for reduction cells.
 * :func:`pvnas_search_net` (PV-NAS Sec. 4.2.1, Fig. 5a): S-NC -> S-RC -> T-NC -> T-RC, spatial cells on
-  O_s and temporal cells on O_t, one alpha tensor per cell category.
+  O_s and temporal cells on O_t, one alpha tensor per cell kind.
 
 The stem is a 1x3x3 conv and BN to ``3 C`` channels (DARTS's stem multiplier), so all temporal
 modelling happens inside the searched cells. Clips are stored ``channels_last_3d`` inside the network
 (see nas/kernels.py: the (2+1)D convs then run as 2D convs on views); ``channels_last=False`` keeps
-PyTorch's default layout. Architecture parameters (``alphas``, a ParameterDict
+PyTorch's default layout. ``fused`` (default ``True``) picks the cells' fast forward (nas/fused.py), ``False``
+their definition (nas/cells.py): the same function. Architecture parameters (``alphas``, a ParameterDict
 keyed by cell kind) are kept apart from the weights: :meth:`SearchNetwork.arch_parameters` and
-:meth:`SearchNetwork.weight_parameters` partition :meth:`parameters`.
+:meth:`SearchNetwork.weight_parameters` partition :meth:`parameters`. Taught by notebook 03.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cells import SearchCell, num_edges
 
 
@@ -48,7 +49,7 @@ class SearchNetwork(nn.Module):
         stem_multiplier: int = 3,
         in_channels: int = 3,
         alpha_init: float = 1e-3,
-        reference: bool = False,
+        fused: bool = True,
         channels_last: bool = True,
     ):
         super().__init__()
@@ -56,15 +57,15 @@ class SearchNetwork(nn.Module):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if channels < 2:
             raise ValueError(f"channels must be >= 2 (a factorized reduce splits them in two), got {channels}")
-        self.plan, self.nodes, self.reference = tuple(plan), nodes, reference
+        self.plan, self.nodes = tuple(plan), nodes
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         c_stem = stem_multiplier * channels
-        self.stem = nn.Sequential(O.conv(in_channels, c_stem, (1, 3, 3)), nn.BatchNorm3d(c_stem))
+        self.stem = nn.Sequential(ops.conv(in_channels, c_stem, (1, 3, 3)), nn.BatchNorm3d(c_stem))
         self.cells = nn.ModuleList()
         c_pp, c_p, c, reduction_prev = c_stem, c_stem, channels, False
         for spec in self.plan:
             c = 2 * c if spec.reduction else c
-            cell = SearchCell(c_pp, c_p, c, spec.reduction, reduction_prev, spec.op_names, nodes)
+            cell = SearchCell(c_pp, c_p, c, spec.reduction, reduction_prev, spec.op_names, nodes, fused)
             self.cells.append(cell)
             c_pp, c_p, reduction_prev = c_p, cell.out_channels, spec.reduction
         self.classifier = nn.Linear(c_p, num_classes)
@@ -79,6 +80,16 @@ class SearchNetwork(nn.Module):
                 for kind, names in kinds.items()
             }
         )
+
+    @property
+    def fused(self) -> bool:
+        """Whether the cells run nas/fused.py's forward (the default) or their definition; settable."""
+        return all(cell.fused for cell in self.cells)
+
+    @fused.setter
+    def fused(self, on: bool) -> None:
+        for cell in self.cells:
+            cell.fused = on
 
     def arch_parameters(self) -> list[nn.Parameter]:
         """The alphas, one ``(M, |O|)`` tensor per cell kind (the upper level of Peng Eq. 1)."""
@@ -97,15 +108,14 @@ class SearchNetwork(nn.Module):
         """Logits for ``clips`` of shape ``(N, 3, T, H, W)``."""
         if clips.dim() != 5:
             raise ValueError(f"expected clips of shape (N, C, T, H, W), got {tuple(clips.shape)}")
-        weights = self.op_weights()
+        op_weights = self.op_weights()
         s0 = s1 = self.stem(clips.contiguous(memory_format=self.memory_format)).contiguous(
             memory_format=self.memory_format
         )  # the stem's BN (running statistics, torch's own) returns the default layout on the CPU
         for spec, cell in zip(self.plan, self.cells, strict=True):
-            run = cell.forward_reference if self.reference else cell
             # a reduction cell's output can leave the layout (its strided ops); restore it, or every later
             # (2+1)D conv falls back to a slow 3D conv (nas/kernels.py)
-            s0, s1 = s1, run(s0, s1, weights[spec.kind]).contiguous(memory_format=self.memory_format)
+            s0, s1 = s1, cell(s0, s1, op_weights[spec.kind]).contiguous(memory_format=self.memory_format)
         return self.classifier(s1.mean(dim=(2, 3, 4)))
 
 
@@ -123,16 +133,22 @@ def peng_search_net(
         plan = "".join("r" if i in reductions else "n" for i in range(layers))
     if not plan or set(plan) - {"n", "r"}:
         raise ValueError(f"plan must be a non-empty string of 'n' (normal) and 'r' (reduction), got {plan!r}")
-    names = O.op_names("peng")
+    names = ops.op_names("peng")
     cells = [CellSpec("reduce" if c == "r" else "normal", names, c == "r") for c in plan]
     return SearchNetwork(cells, num_classes, channels, nodes, **kwargs)
 
 
-PVNAS_PLAN = (("S-NC", "pvnas_spatial", False), ("S-RC", "pvnas_spatial", True),
-              ("T-NC", "pvnas_temporal", False), ("T-RC", "pvnas_temporal", True))  # fmt: skip
+PVNAS_PLAN: tuple[tuple[str, str, bool], ...] = (
+    ("S-NC", "pvnas_spatial", False),
+    ("S-RC", "pvnas_spatial", True),
+    ("T-NC", "pvnas_temporal", False),
+    ("T-RC", "pvnas_temporal", True),
+)
+"""PV-NAS Sec. 3.1 / Fig. 5a: the four cell kinds in network order, ``(kind, op set, reduction)``: spatial cells
+search O_s, temporal cells O_t. The one definition of PV-NAS's cell kinds (nas/space.py counts them)."""
 
 
 def pvnas_search_net(num_classes: int, channels: int = 16, nodes: int = 4, **kwargs) -> SearchNetwork:
     """PV-NAS's search network (Fig. 5a): S-NC -> S-RC -> T-NC -> T-RC; the paper uses 64 initial channels."""
-    plan = [CellSpec(kind, O.op_names(ops), red) for kind, ops, red in PVNAS_PLAN]
+    plan = [CellSpec(kind, ops.op_names(op_set), red) for kind, op_set, red in PVNAS_PLAN]
     return SearchNetwork(plan, num_classes, channels, nodes, **kwargs)

@@ -1,4 +1,4 @@
-"""How many discrete architectures a search space holds (PV-NAS Sec. 3.1.3; Peng Sec. 2.1).
+"""How many discrete architectures a search space holds (PV-NAS Sec. 3.1.3; Peng Sec. 2.1). Taught by notebook 03.
 
 A *discrete* cell (what derivation keeps of a search cell) gives each intermediate node ``keep = 2``
 incoming edges, each carrying one op that is not ``Zero``. Intermediate node ``k`` (``k = 1 .. n``) can
@@ -7,8 +7,9 @@ take its inputs from the ``inputs = 2`` cell inputs and the ``k - 1`` nodes befo
     C(inputs + k - 1, keep) * |O \\ {Zero}| ** keep
 
 ways; with two inputs that is PV-NAS's ``(k + 1) k / 2 * |O \\ {Zero}|^2``, and a cell has the product
-over ``k``. A network with one alpha tensor per *cell category* chooses every category's cell
-independently, so its count is the product over the categories (PV-NAS: S-NC, S-RC, T-NC, T-RC).
+over ``k``. A network with one alpha tensor per *cell kind* chooses every kind's cell independently,
+so its count is the product over the kinds (PV-NAS: S-NC, S-RC, T-NC, T-RC, from
+:data:`~videonas_lite.nas.networks.PVNAS_PLAN`).
 
 Every count here is an exact ``int``, computed from the op registries of :mod:`videonas_lite.nas.ops`
 (nothing is typed in). The paper rounds: ``~7e7`` spatial, ``~1e9`` temporal cells, and multiplies the
@@ -23,10 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
+from videonas_lite.nas.networks import PVNAS_PLAN
 
 __all__ = [
-    "PVNAS_CATEGORIES",
     "cell_choices",
     "network_choices",
     "node_choices",
@@ -35,19 +36,11 @@ __all__ = [
     "pvnas_network_choices",
 ]
 
-PVNAS_CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("S-NC", "pvnas_spatial"),
-    ("S-RC", "pvnas_spatial"),
-    ("T-NC", "pvnas_temporal"),
-    ("T-RC", "pvnas_temporal"),
-)
-"""PV-NAS Sec. 3.1 / Fig. 5a: the four cell categories and the op set each searches (O_s or O_t)."""
-
 
 def nonzero_ops(op_names: str | Sequence[str]) -> int:
     """``|O \\ {Zero}|``: the ops a discrete edge may carry (an op set name such as ``'peng'``, or names)."""
-    names = O.op_names(op_names if isinstance(op_names, str) else tuple(op_names))
-    count = sum(1 for name in names if name not in O.ZERO_NAMES)
+    names = ops.op_names(op_names if isinstance(op_names, str) else tuple(op_names))
+    count = sum(1 for name in names if name not in ops.ZERO_NAMES)
     if count == 0:
         raise ValueError(f"op set {names} has no op besides Zero: a discrete edge could carry nothing")
     return count
@@ -81,22 +74,22 @@ def cell_choices(nodes: int, op_names: str | Sequence[str], inputs: int = 2, kee
     return math.prod(node_choices(k, op_names, inputs, keep) for k in range(1, nodes + 1))
 
 
-def network_choices(categories: Iterable[str | Sequence[str]], nodes: int = 4, inputs: int = 2, keep: int = 2) -> int:
-    """Discrete networks: the product of :func:`cell_choices` over the cell categories (one op set each).
+def network_choices(op_sets: Iterable[str | Sequence[str]], nodes: int = 4, inputs: int = 2, keep: int = 2) -> int:
+    """Discrete networks: the product of :func:`cell_choices` over the cell kinds (``op_sets``: one per kind).
 
-    Cells of one category share one genotype (one alpha tensor), so a category counts once however many
-    cells of it are stacked. PV-NAS Sec. 3.1.3 with its four categories: ``(7e7)^2 x (1e9)^2`` in rounded
+    Cells of one kind share one genotype (one alpha tensor), so a kind counts once however many cells of it
+    are stacked. PV-NAS Sec. 3.1.3 with its four kinds: ``(7e7)^2 x (1e9)^2`` in rounded
     figures.
     """
-    op_sets = list(categories)
+    op_sets = list(op_sets)
     if not op_sets:
-        raise ValueError("a network needs at least one cell category")
+        raise ValueError("a network needs at least one cell kind")
     return math.prod(cell_choices(nodes, op_set, inputs, keep) for op_set in op_sets)
 
 
 def pvnas_network_choices(nodes: int = 4) -> int:
     """PV-NAS's whole search space (S-NC, S-RC on O_s; T-NC, T-RC on O_t), exact (PV-NAS Sec. 3.1.3)."""
-    return network_choices((op_set for _, op_set in PVNAS_CATEGORIES), nodes)
+    return network_choices((op_set for _, op_set, _ in PVNAS_PLAN), nodes)
 
 
 def paper_rounding(value: int | float) -> float:
