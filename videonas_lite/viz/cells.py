@@ -1,4 +1,4 @@
-"""Graphviz drawings of a cell: the search cell's ``M`` mixed edges, or a discrete cell's labelled edges.
+"""Graphviz drawings of a cell: the search cell's ``M`` mixed edges, or a discrete (derived) cell's labelled edges.
 
 A cell (Peng Sec. 2.1, Fig. 1; PV-NAS Fig. 2) is drawn left to right: the two inputs ``c_{k-2}`` and
 ``c_{k-1}`` (the previous two cells' outputs), the intermediate nodes ``0 .. n-1``, and the output ``c_{k}``,
@@ -7,27 +7,46 @@ which concatenates every intermediate node (dashed arrows: a concatenation, not 
 States are numbered as in :func:`videonas_lite.nas.cells.edge_list`: ``0`` and ``1`` are the inputs,
 ``2 + i`` is intermediate node ``i``. A discrete edge is ``(op_name, source state, target node)``.
 
+A derived cell (:func:`draw_cell`, one per cell kind of a :class:`~videonas_lite.nas.genotype.Genotype`:
+Peng's normal and reduction cells, PV-NAS's S-NC, S-RC, T-NC, T-RC; notebook 06_derive_and_render) colours
+each edge by what its op sees of time, :func:`~videonas_lite.nas.cost.temporal_extent`: red for ops that
+span several frames (Peng's (2+1)D ops and 3x3x3 pools, PV-NAS's temporal convs), blue for ops that see
+one frame (1x1x1 and 1xkxk convs, 1x3x3 pools, skips); thick edges carry parameters, thin ones are
+parameter-free (:data:`~videonas_lite.nas.genotype.PARAMETER_FREE`). A legend says so. A
+:class:`graphviz.Digraph` shows as SVG inline in Jupyter; :func:`write_svgs` writes one file per kind.
+
 Rendering needs graphviz's ``dot`` program; building the :class:`graphviz.Digraph` (and its ``.source``)
 does not.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import graphviz
 import torch
 
 from videonas_lite.nas import ops as O
 from videonas_lite.nas.cells import edge_list, num_edges
+from videonas_lite.nas.cost import temporal_extent
+from videonas_lite.nas.genotype import PARAMETER_FREE, Genotype, space_cells
 
-__all__ = ["cell_skeleton", "draw_discrete_cell", "draw_search_cell", "state_id", "strongest_ops"]
+__all__ = [
+    "cell_skeleton", "cell_title", "draw_cell", "draw_discrete_cell", "draw_genotype", "draw_search_cell",
+    "edge_style", "legend", "state_id", "strongest_ops", "write_svgs",
+]  # fmt: skip
 
 INPUT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "lightblue"}
 NODE_STYLE = {"shape": "circle", "style": "filled", "fillcolor": "lightyellow", "fixedsize": "true", "width": "0.45"}
 OUTPUT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "palegoldenrod"}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 """One colour per op index of an op set (matplotlib's tab10, so a bar chart and a drawing agree)."""
+TEMPORAL, SPATIAL, UNKNOWN = "#d62728", "#1f77b4", "gray40"
+"""Edge colours of a derived cell: op spans several frames, one frame, or is no registry op."""
+WIDTH = {True: "2.4", False: "1.0"}
+"""Edge widths of a derived cell: op with parameters, parameter-free op."""
 
 
 def state_id(state: int) -> str:
@@ -111,15 +130,45 @@ def draw_search_cell(
     return dot
 
 
+def edge_style(op: str) -> dict[str, str]:
+    """Graphviz attributes of a derived edge carrying ``op``: colour by temporal extent, width by parameters."""
+    try:
+        frames = temporal_extent(O.canonical(op))
+    except KeyError:  # not a registry op (a hand-made cell): drawn grey
+        frames = None
+    colour = UNKNOWN if frames is None else TEMPORAL if frames > 1 else SPATIAL
+    return {"color": colour, "fontcolor": colour, "penwidth": WIDTH[O.canonical(op) not in PARAMETER_FREE]}
+
+
+def legend() -> str:
+    """The HTML-like label of a derived cell's legend node: what colours, widths and dashes mean."""
+    rows = [
+        (TEMPORAL, WIDTH[True], "temporal: sees 3 frames, has parameters"),
+        (TEMPORAL, WIDTH[False], "temporal: sees 3 frames, parameter-free"),
+        (SPATIAL, WIDTH[True], "spatial: sees 1 frame, has parameters"),
+        (SPATIAL, WIDTH[False], "spatial: sees 1 frame, parameter-free"),
+        ("gray50", "dashed", "concatenation into c<sub>k</sub>"),
+    ]
+    cells = []
+    for colour, width, text in rows:
+        bar = f'<td width="30" height="{3 if width != WIDTH[False] else 1}" fixedsize="true" bgcolor="{colour}"></td>'
+        if width == "dashed":
+            bar = f'<td width="30"><font color="{colour}">- - -</font></td>'
+        cells.append(f'<tr>{bar}<td align="left"><font point-size="9">{text}</font></td></tr>')
+    return f'<<table border="0" cellspacing="3" cellpadding="0">{"".join(cells)}</table>>'
+
+
 def draw_discrete_cell(
     edges: Sequence[tuple[str, int, int]],
     nodes: int | None = None,
     *,
     name: str = "discrete_cell",
     title: str | None = None,
+    show_legend: bool = False,
 ) -> graphviz.Digraph:
     """A discrete cell: each ``(op_name, source state, target node)`` edge drawn with its op as label.
 
+    Edges are styled by :func:`edge_style`; ``show_legend`` adds the legend that :func:`draw_cell` shows.
     ``nodes`` defaults to one more than the largest target. A source must come before its target
     (``source < 2 + target``), as in the search cell's DAG.
     """
@@ -132,5 +181,42 @@ def draw_discrete_cell(
             raise ValueError(f"edge {(op, src, target)}: target node must be in 0..{nodes - 1}")
         if not 0 <= src < 2 + target:
             raise ValueError(f"edge {(op, src, target)}: source state must be in 0..{1 + target} (a DAG)")
-        dot.edge(state_id(src), state_id(2 + target), label=op, fontsize="10")
+        dot.edge(state_id(src), state_id(2 + target), label=op, fontsize="10", **edge_style(op))
+    if show_legend:
+        with dot.subgraph(name=f"{name}_legend", graph_attr={"rank": "sink"}) as key:
+            key.node("legend", legend(), shape="plaintext")
     return dot
+
+
+def cell_title(genotype: Genotype, kind: str) -> str:
+    """``"Peng: reduction cell"``, ``"PV-NAS: T-NC, temporal normal cell"``, ... (Peng Fig. 2; PV-NAS Fig. 5)."""
+    role = "reduction cell" if genotype.reduction(kind) else "normal cell"
+    if genotype.space == "peng":
+        return f"Peng: {role}"
+    ops = space_cells(genotype.space)[kind][0]
+    temporal = any(temporal_extent(op) > 1 for op in ops if op not in O.ZERO_NAMES)
+    return f"PV-NAS: {kind}, {'temporal' if temporal else 'spatial'} {role}"
+
+
+def draw_cell(genotype: Genotype, kind: str, *, title: str | None = None, show_legend: bool = True) -> graphviz.Digraph:
+    """The derived cell of ``kind``: inputs c_{k-2}, c_{k-1}, the nodes, c_k, op-labelled edges, a legend."""
+    if kind not in genotype:
+        raise ValueError(f"genotype has no cell kind {kind!r} (it has {', '.join(genotype)})")
+    title = cell_title(genotype, kind) if title is None else title
+    return draw_discrete_cell(genotype[kind], genotype.nodes, name=kind, title=title, show_legend=show_legend)
+
+
+def draw_genotype(genotype: Genotype, show_legend: bool = True) -> dict[str, graphviz.Digraph]:
+    """One drawing per cell kind of ``genotype`` (Peng: normal, reduce; PV-NAS: S-NC, S-RC, T-NC, T-RC)."""
+    return {kind: draw_cell(genotype, kind, show_legend=show_legend) for kind in genotype}
+
+
+def write_svgs(genotype: Genotype, out_dir: str | os.PathLike, prefix: str = "cell_") -> dict[str, Path]:
+    """Render every cell of ``genotype`` to ``out_dir/<prefix><kind>.svg`` (needs graphviz's ``dot``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for kind, dot in draw_genotype(genotype).items():
+        paths[kind] = out / f"{prefix}{kind}.svg"
+        paths[kind].write_bytes(dot.pipe(format="svg"))
+    return paths
