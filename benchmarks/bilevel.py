@@ -17,14 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_step import RESULTS, code_version, machine_info, passive_openmp
+from harness import RESULTS, code_version, machine_info, passive_openmp
 
 from videonas_lite.train.stepcost import MODES, StepSetup, measure_modes, pass_costs
 

@@ -43,16 +43,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from harness import RESULTS, code_version, passive_openmp
 
 from videonas_lite.nas.cost import count_flops
 from videonas_lite.nas.networks import SearchNetwork, peng_search_net, pvnas_search_net
 from videonas_lite.profiles import get_profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_step import code_version, passive_openmp
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 PROFILES = ("ci", "default", "paper")
 NETWORKS = ("peng", "pvnas")
 

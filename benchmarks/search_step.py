@@ -1,23 +1,20 @@
-"""One first-order search step of Peng's search network: the plain port vs the package, side by side.
+"""One search step of Peng's search network, as a user runs it: the package vs the plain reference port.
 
-A DARTS first-order step (Peng Eq. 1 with the Hessian term dropped) on a validation and a training batch
-of ``--batch`` clips of 3 x 8 x 32 x 32 (``--frames``, ``--size``), 10 classes:
-
-1. forward and cross-entropy on the validation batch, backward w.r.t. the alphas only
-   (``loss.backward(inputs=alphas)``), an Adam step on the alphas (DARTS: lr 3e-4, betas (0.5, 0.999),
-   weight decay 1e-3);
-2. forward and cross-entropy on the training batch, backward w.r.t. the weights only, gradient norm
-   clipped to 5, an SGD step on the weights (lr 0.025, momentum 0.9, weight decay 3e-4).
+Times :func:`videonas_lite.nas.bilevel.search_step` (what ``videonas search`` and notebook 05 run) with the
+package's own optimisers (``train.optim.make_optimizers``, Peng's settings), ``--order first`` by default:
+an architecture step on a validation batch, then a weight step on a training batch, each of ``--batch`` clips
+of 3 x 8 x 32 x 32 (``--frames``, ``--size``), 10 classes.
 
 Variants, all of ``peng_search_net(10, channels=4, layers=3, nodes=4)`` and all started from the same
-weights and alphas:
+weights and alphas, all stepped by the same ``search_step``:
 
-* ``plain_port``: ``benchmarks/plain_port.py``, the port a newcomer would write (the reference);
-* ``package_reference``: the package network with ``fused=False`` (its cells' definition, a per-edge loop);
-* ``package``: the package network as a user gets it (its default, fast forward and default layout);
+* ``plain_port``: :class:`videonas_lite.nas.reference.PlainSearchNet`, the port a newcomer would write
+  (the reference);
+* ``package_definition``: the package network with ``fused=False`` (its cells' definition, nas/cells.py);
+* ``package``: the package network as a user gets it (fused cells, nas/fused.py, and its default layout);
 * ``package_channels_last``: the same, with the model and the inputs converted to ``torch.channels_last_3d``;
-* ``package_channels_last_false``: when the package has the switch, ``peng_search_net(..., channels_last=False)``
-  (its fast forward on PyTorch's default contiguous layout);
+* ``package_channels_last_false``: ``peng_search_net(..., channels_last=False)`` (fused cells on PyTorch's
+  default contiguous layout);
 * on CUDA also ``package_bf16``: the package network under ``torch.autocast(dtype=torch.bfloat16)``.
 
 The variants are timed interleaved: ``--rounds`` rounds, each timing ``--steps`` steps of every variant in
@@ -28,7 +25,7 @@ rounds of each round's ratio, which cancels slow drift) and in CPU time (the lea
 processes on a shared machine, but blind to idle threads). Before timing, the
 script checks that the plain port and both package forwards give the same logits and gradients, in
 float64 (the maths) and in float32 at the benchmark's batch (the kernels that are timed).
-Run: ``make bench`` or ``.venv/bin/python benchmarks/search_step.py [--device cuda]``; writes
+Run: ``.venv/bin/python benchmarks/search_step.py [--device cuda]``; writes
 ``benchmarks/results/search_step.json`` (``search_step_cuda.json`` on CUDA).
 """
 
@@ -36,114 +33,42 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import inspect
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from harness import RESULTS, code_version, machine_info, passive_openmp, sync
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_port import PlainSearchNet, logits_and_grads
-
-from videonas_lite.nas.networks import SearchNetwork, peng_search_net
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def passive_openmp() -> None:
-    """Re-run this script with ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set.
-
-    OpenMP's default lets idle threads spin; on a machine whose cores are busy with other work (a shared CI
-    runner, a laptop running Jupyter) the spinning threads steal the cores the working ones need, and a
-    2-thread forward+backward of these networks measured 5-10x slower than with passive waiting. Set
-    ``OMP_WAIT_POLICY=ACTIVE`` to measure the default behaviour.
-    """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        os.execv(sys.executable, [sys.executable, *sys.argv])
-
-
-def machine_info(device: torch.device) -> dict:
-    info = {
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": str(device),
-        "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()],
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-        info["cudnn_benchmark"] = torch.backends.cudnn.benchmark
-    return info
-
-
-def code_version() -> dict:
-    """The commit and hashes of the search network's code, so a result can be traced to the code it timed."""
-    files = [str(f.relative_to(ROOT)) for f in sorted((ROOT / "videonas_lite" / "nas").glob("*.py"))]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", *files],
-            cwd=ROOT, capture_output=True, text=True,
-        ).stdout.split()  # fmt: skip
-    except OSError:
-        commit, changed = None, []
-    sha = {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest()[:12] for f in files}
-    return {"commit": commit, "nas_files_modified_since_commit": bool(changed), "sha256_12": sha}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from videonas_lite.nas.bilevel import ORDERS, search_step
+from videonas_lite.nas.networks import peng_search_net
+from videonas_lite.nas.reference import PlainSearchNet, logits_and_grads
+from videonas_lite.train.optim import PAPERS, make_optimizers
 
 
 class Variant:
-    """A model, its two optimisers and how it runs (memory format, autocast)."""
+    """A model, the package's two optimisers for it (Peng's settings) and how it runs (memory format, autocast)."""
 
-    def __init__(self, name: str, model, device, channels_last: bool = False, bf16: bool = False, full=False):
+    def __init__(self, name: str, model, device, channels_last: bool = False, bf16: bool = False):
         self.name, self.model, self.device = name, model.to(device), device
-        self.channels_last, self.bf16, self.full_backward = channels_last, bf16, full
+        self.channels_last, self.bf16 = channels_last, bf16
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last_3d)
         self.model.train()
-        self.alphas = list(self.model.arch_parameters())
-        self.weights = list(self.model.weight_parameters())
-        self.arch_opt = torch.optim.Adam(self.alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-        self.weight_opt = torch.optim.SGD(self.weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
+        self.weight_opt, self.arch_opt = make_optimizers(self.model, PAPERS["peng"])
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
         return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x.contiguous()
 
-    def loss(self, x, y):
+    def step(self, order: str, val: tuple, train: tuple) -> None:
+        """One step of the package's :func:`~videonas_lite.nas.bilevel.search_step`."""
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with autocast:
-            logits = self.model(x)
-        return F.cross_entropy(logits.float(), y)
-
-    def step(self, x_val, y_val, x_train, y_train) -> None:
-        """One first-order DARTS step: alphas on the validation batch, then weights on the training batch."""
-        self.arch_opt.zero_grad(set_to_none=True)
-        self.loss(x_val, y_val).backward(inputs=None if self.full_backward else self.alphas)
-        self.arch_opt.step()
-        self.weight_opt.zero_grad(set_to_none=True)
-        self.arch_opt.zero_grad(set_to_none=True)
-        self.loss(x_train, y_train).backward(inputs=None if self.full_backward else self.weights)
-        torch.nn.utils.clip_grad_norm_(self.weights, 5.0)
-        self.weight_opt.step()
+            search_step(self.model, order, train, val, self.weight_opt, self.arch_opt)
 
 
 def check_equal(num_classes: int, frames: int, size: int, dtype: torch.dtype, batch: int, seed: int = 0) -> dict:
@@ -168,7 +93,7 @@ def check_equal(num_classes: int, frames: int, size: int, dtype: torch.dtype, ba
     expected = run(plain)
     tolerance = 1e-9 if dtype == torch.float64 else 1e-3
     report = {"dtype": str(dtype).removeprefix("torch."), "clips": list(x.shape), "tolerance": tolerance}
-    for name, fused in (("package_reference", False), ("package", True)):
+    for name, fused in (("package_definition", False), ("package", True)):
         net.fused = fused
         got = run(net)
         report[name] = {
@@ -176,7 +101,7 @@ def check_equal(num_classes: int, frames: int, size: int, dtype: torch.dtype, ba
             for what, a, b in zip(("logits", "alpha_grads", "weight_grads"), got, expected, strict=True)
         }
     net.fused = True
-    report["equal"] = all(v < tolerance for k in ("package_reference", "package") for v in report[k].values())
+    report["equal"] = all(v < tolerance for k in ("package_definition", "package") for v in report[k].values())
     return report
 
 
@@ -191,9 +116,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument(
-        "--full-backward", action="store_true", help="backward w.r.t. every parameter in both halves (DARTS's code)"
-    )
+    parser.add_argument("--order", default="first", choices=ORDERS, help="search_step's architecture step")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     passive_openmp()
@@ -217,21 +140,19 @@ def main() -> None:
 
     torch.manual_seed(0)
     base = peng_search_net(args.classes, channels=4, layers=3, nodes=4)
-    full = args.full_backward
 
     def package(**kwargs):
         return peng_search_net(args.classes, channels=4, layers=3, nodes=4, **kwargs)
 
     variants = [
-        Variant("plain_port", PlainSearchNet(args.classes, channels=4).load_from(base), device, full=full),
-        Variant("package_reference", package(fused=False), device, full=full),
-        Variant("package", package(), device, full=full),
-        Variant("package_channels_last", package(), device, channels_last=True, full=full),
+        Variant("plain_port", PlainSearchNet(args.classes, channels=4).load_from(base), device),
+        Variant("package_definition", package(fused=False), device),
+        Variant("package", package(), device),
+        Variant("package_channels_last", package(), device, channels_last=True),
+        Variant("package_channels_last_false", package(channels_last=False), device),
     ]
-    if "channels_last" in inspect.signature(SearchNetwork).parameters:  # the package's own layout switch
-        variants.append(Variant("package_channels_last_false", package(channels_last=False), device, full=full))
     if device.type == "cuda":
-        variants.append(Variant("package_bf16", package(), device, bf16=True, full=full))
+        variants.append(Variant("package_bf16", package(), device, bf16=True))
     for v in variants[1:]:
         v.model.load_state_dict(base.state_dict())
 
@@ -247,12 +168,12 @@ def main() -> None:
 
     def run_steps(v: Variant, n: int) -> tuple[list[float], list[float]]:
         """``n`` steps of ``v``: wall-clock seconds and this process's CPU seconds of each."""
-        (x_val, y_val), (x_train, y_train) = data[v.name]
+        val, train = data[v.name]
         wall, cpu = [], []
         for _ in range(n):
             sync(device)
             start, start_cpu = time.perf_counter(), time.process_time()
-            v.step(x_val, y_val, x_train, y_train)
+            v.step(args.order, val, train)
             sync(device)
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
@@ -292,10 +213,10 @@ def main() -> None:
     load_before = machine["loadavg_1_5_15"]
     per_variant = {name: summary(name) for name in rounds}
     result = {
-        "what": "one first-order DARTS search step of peng_search_net(C=4, layers=3, nodes=4): forward+backward "
-        "(w.r.t. alphas) on a validation batch + Adam on alphas, forward+backward (w.r.t. weights) on a training "
-        "batch + SGD on weights",
-        "backward": "w.r.t. every parameter" if full else "w.r.t. the stepped parameters only (inputs=...)",
+        "what": "one step of videonas_lite.nas.bilevel.search_step on peng_search_net(C=4, layers=3, nodes=4) and "
+        "on the plain reference port: architecture step (Adam on the alphas) on a validation batch, weight step "
+        "(SGD on the weights) on a training batch, the package's optimisers with Peng's settings",
+        "order": args.order,
         "batch": args.batch,
         "clip": [3, args.frames, args.size, args.size],
         "classes": args.classes,
@@ -307,13 +228,13 @@ def main() -> None:
         "checks": checks,
         "variants": per_variant,
     }
-    default_name = "search_step" + ("" if device.type == "cpu" else f"_{device.type}") + ("_full" if full else "")
-    default_name += ".json"
+    default_name = "search_step" + ("" if device.type == "cpu" else f"_{device.type}")
+    default_name += ("" if args.order == "first" else f"_{args.order}") + ".json"
     out = Path(args.out) if args.out else RESULTS / default_name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\nOne first-order search step, batch {args.batch} x {tuple(shape[1:])}, {device}, "
+    print(f"\nOne search step (order {args.order!r}), batch {args.batch} x {tuple(shape[1:])}, {device}, "
           f"{torch.get_num_threads()} threads (median / min of {args.rounds} x {args.steps} steps):\n")  # fmt: skip
     print("| variant | median s/step | min s/step | CPU s/step | speedup vs plain port: median | min | paired by round "
           "| CPU time |")  # fmt: skip

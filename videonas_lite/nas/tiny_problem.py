@@ -45,10 +45,10 @@ def tiny_bilevel_problem(
     builder: Callable[..., SearchNetwork] = peng_search_net, seed: int = 0
 ) -> tuple[SearchNetwork, Batch, Batch, list[torch.Tensor]]:
     """``(net, train, val, buffers)``: :func:`tiny_net`, a training and a validation batch, and SGD momentum
-    buffers (``0.1 N(0, 1)`` per weight) for :data:`STEP`."""
+    buffers (``0.1 N(0, 1)`` per weight) for :data:`STEP` (drawn before the batches)."""
     net = tiny_net(builder, seed)
-    train, val = tiny_batch(), tiny_batch()
     buffers = [0.1 * torch.randn_like(w) for w in net.weight_parameters()]
+    train, val = tiny_batch(), tiny_batch()
     return net, train, val, buffers
 
 

@@ -1,8 +1,8 @@
-"""Peng et al.'s search network as a newcomer would port it: the "before" picture of the course.
+"""The plain reference port of Peng's search network: what a newcomer writes, used by tests and benchmarks.
 
-Written straight from the paper (Peng Sec. 2.1, Table 1, Sec. 3 Implementation) and DARTS, with the
-op definitions of ``videonas_lite/nas/ops.py`` (same maths, layer order and widths), but none of the
-package's tricks:
+Taught by notebook 03 (beside nas/cells.py, which it mirrors). Written straight from the paper (Peng Sec. 2.1,
+Table 1, Sec. 3 Implementation) and DARTS, with the op definitions of nas/ops.py (same maths, layer order and
+widths), but none of the package's tricks and none of its code:
 
 * every candidate op of every edge is its own ``nn.Module`` of ``nn.Conv3d`` layers with degenerate
   kernels (a 1x3x3 conv, then a 3x1x1 conv, ...), on ordinary contiguous tensors;
@@ -14,10 +14,9 @@ package's tricks:
 Like ``nn.AvgPool3d``, it needs every feature map to be at least 3 frames and 3 x 3 pixels (a clip of at
 least 3 x 9 x 9 for three cells); the package's pools also take smaller maps.
 
-It is the reference of ``benchmarks/search_step.py`` (how much faster is the package?) and an
-independent cross-check of the package's maths: :meth:`PlainSearchNet.load_from` copies a
-``peng_search_net``'s weights and alphas into it, and ``tests/test_benchmarks.py`` checks that both
-give the same logits and gradients in float64.
+An independent cross-check of the package's maths: :meth:`PlainSearchNet.load_from` copies a
+``peng_search_net``'s weights and alphas into it, and tests/test_reference.py checks that both give the
+same logits and gradients. benchmarks/search_step.py times the package's search step against it.
 """
 
 from __future__ import annotations
@@ -293,7 +292,7 @@ def _copy(mine: nn.Module, theirs: nn.Module, where: str) -> None:
 def logits_and_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Logits, then the flattened gradients of the alphas and of the weights of one cross-entropy backward.
 
-    The quantities the benchmark's check and tests/test_benchmarks.py compare between port and package.
+    The quantities tests/test_reference.py and the benchmark's check compare between port and package.
     """
     model.zero_grad(set_to_none=True)
     logits = model(x)

@@ -1,4 +1,4 @@
-"""benchmarks/plain_port.py, the newcomer's port of Peng's search network, computes what the package computes.
+"""nas/reference.py, the plain port of Peng's search network, computes what the package computes.
 
 The port shares no code with the package, so this is also an independent check of the package's maths:
 same parameter count, and in float64 the same logits and the same gradients of alphas and weights, for
@@ -7,31 +7,25 @@ both package forwards (the cells' definition, ``fused=False``, and the default f
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
+from videonas_lite.nas import reference
+from videonas_lite.nas.bilevel import search_step
 from videonas_lite.nas.cost import count_parameters
 from videonas_lite.nas.networks import peng_search_net
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "plain_port.py"
-_spec = importlib.util.spec_from_file_location("plain_port", _PATH)
-plain_port = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plain_port)
-
+from videonas_lite.train.optim import PAPERS, make_optimizers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-_run = plain_port.logits_and_grads
+_run = reference.logits_and_grads
 
 
 @pytest.mark.parametrize("channels", [2, 4])
 def test_parameter_count_matches(channels):
     net = peng_search_net(5, channels=channels)
-    plain = plain_port.PlainSearchNet(5, channels=channels)
+    plain = reference.PlainSearchNet(5, channels=channels)
     assert count_parameters(plain) == count_parameters(net)
     assert sum(p.numel() for p in plain.arch_parameters()) == sum(p.numel() for p in net.arch_parameters())
 
@@ -44,7 +38,7 @@ def test_plain_port_equals_package(channels, shape, fused):
     with torch.no_grad():
         for alpha in net.alphas.values():
             alpha.normal_()  # far from uniform: a mis-weighted op would show
-    plain = plain_port.PlainSearchNet(5, channels=channels).double().load_from(net)
+    plain = reference.PlainSearchNet(5, channels=channels).double().load_from(net)
     x = torch.randn(*shape, dtype=torch.float64)
     y = torch.tensor([1, 3])
     got, expected = _run(net, x, y), _run(plain, x, y)
@@ -58,7 +52,7 @@ def test_plain_port_equals_package_in_float32(fused):
     """float32 runs the package's real kernels and layouts (float64 convs bypass oneDNN)."""
     torch.manual_seed(1)
     net = peng_search_net(5, channels=4, fused=fused)
-    plain = plain_port.PlainSearchNet(5, channels=4).load_from(net)
+    plain = reference.PlainSearchNet(5, channels=4).load_from(net)
     x, y = torch.randn(4, 3, 4, 12, 12), torch.tensor([0, 1, 2, 3])
     got, expected = _run(net, x, y), _run(plain, x, y)
     for what, a, b in zip(("logits", "alpha grads", "weight grads"), got, expected, strict=True):
@@ -67,4 +61,16 @@ def test_plain_port_equals_package_in_float32(fused):
 
 def test_load_from_rejects_a_different_size():
     with pytest.raises(ValueError, match="shapes differ"):
-        plain_port.PlainSearchNet(5, channels=4).load_from(peng_search_net(5, channels=2))
+        reference.PlainSearchNet(5, channels=4).load_from(peng_search_net(5, channels=2))
+
+
+def test_one_search_step_moves_the_port_and_the_package_alike():
+    """benchmarks/search_step.py times the package's search_step on both: it must do the same to both."""
+    torch.manual_seed(2)
+    net = peng_search_net(5, channels=2).double()
+    plain = reference.PlainSearchNet(5, channels=2).double().load_from(net)
+    val, train = [(torch.randn(2, 3, 3, 9, 9, dtype=torch.float64), torch.tensor([1, 3])) for _ in range(2)]
+    for model in (net, plain):
+        search_step(model, "first", train, val, *make_optimizers(model, PAPERS["peng"]))
+    x = torch.randn(2, 3, 3, 9, 9, dtype=torch.float64)
+    torch.testing.assert_close(net(x), plain(x), rtol=1e-9, atol=1e-11)
