@@ -1,4 +1,4 @@
-"""What a module costs: parameters and FLOPs (counted by ``torch.utils.flop_counter``).
+"""What a module costs: parameters and FLOPs (counted by ``torch.utils.flop_counter``). Taught by notebook 02.
 
 :func:`op_table` lists both papers' candidate ops with their costs (notebook 02's table);
 :func:`impulse_footprint` shows which positions an op's output draws on (its receptive field).
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -31,8 +31,9 @@ def _conv_backward_flop(
 ) -> int:  # fmt: skip
     """``aten.convolution_backward`` FLOPs with ``groups`` honoured.
 
-    torch 2.14's own formula ignores ``groups`` for the weight gradient, so each depthwise conv's weight
-    gradient would count ``groups`` times over (PV-NAS at paper size: 6402 instead of 1697 GFLOPs).
+    torch's own formula (in the version pyproject.toml pins) ignores ``groups`` for the weight gradient, so each
+    depthwise conv's weight gradient would count ``groups`` times over (PV-NAS at paper size: 6402 instead of
+    1697 GFLOPs).
     """
     flops = 0
     if output_mask[0]:  # grad_input: a transposed conv of grad_out with the weight
@@ -71,14 +72,14 @@ def op_table(channels: int, clip_shape: tuple[int, int, int], stride: int = 1, a
     shared by O_t) and the two temporal convs that only O_t has (Sec. 3.1.3, Fig. 3). ``clip_shape`` is
     ``(T, H, W)``; ``stride=2`` costs the reduction-cell version of each op.
     """
-    spatial = set(O.PVNAS_SPATIAL_OPS)
-    listing = [("Peng 2019", "Table 1", name) for name in O.PENG_OPS]
-    listing += [("PV-NAS 2020", "O_s, O_t", name) for name in O.PVNAS_SPATIAL_OPS]
-    listing += [("PV-NAS 2020", "O_t", name) for name in O.PVNAS_TEMPORAL_OPS if name not in spatial]
+    spatial = set(ops.PVNAS_SPATIAL_OPS)
+    listing = [("Peng 2019", "Table 1", name) for name in ops.PENG_OPS]
+    listing += [("PV-NAS 2020", "O_s, O_t", name) for name in ops.PVNAS_SPATIAL_OPS]
+    listing += [("PV-NAS 2020", "O_t", name) for name in ops.PVNAS_TEMPORAL_OPS if name not in spatial]
     clip = torch.zeros(1, channels, *clip_shape)  # FLOPs depend on shapes only
     rows = []
     for paper, op_set, name in listing:
-        op = O.make_op(name, channels, stride, affine).eval()
+        op = ops.make_op(name, channels, stride, affine).eval()
         with torch.no_grad():
             flops = count_flops(op, clip)
         rows.append(OpCost(paper, op_set, name, count_parameters(op), flops))
@@ -118,8 +119,6 @@ def temporal_extent(op_name: str) -> int:
     1 for ops that cannot see the arrow of time (1x1x1 and 1xkxk convs, 1x3x3 pools, skips, Zero);
     3 for the (2+1)D convs and Peng's 3x3x3 pools (notebook 02). Read off :func:`impulse_footprint`.
     """
-    from videonas_lite.nas.ops import make_op
-
-    footprint = impulse_footprint(make_op(op_name, 4, affine=False), 4, (7, 7, 7))
+    footprint = impulse_footprint(ops.make_op(op_name, 4, affine=False), 4, (7, 7, 7))
     frames = footprint.any(dim=(1, 2))
     return int(frames.sum())

@@ -1,5 +1,7 @@
 """3D convs and pools whose kernels span only space or only time, computed as 2D ops on views.
 
+Taught by notebook 02 (the ops) and README's "Speed" section; nas/fused.py and nas/ops.py call it.
+
 Every conv of the (2+1)D search spaces has a ``1 x k x k`` (spatial) or a ``k x 1 x 1`` (temporal)
 kernel, and every pool is one of those or their composition. On a clip stored ``channels_last_3d``
 (memory order N, T, H, W, C) both are 2D ops on a *view* of the same memory, no copy:
@@ -56,9 +58,10 @@ def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), g
 def _subsample(x: torch.Tensor, stride) -> torch.Tensor:
     """``x[:, :, ::st, ::sh, ::sw]``, copied in ``x``'s layout. A strided 1x1x1 conv is a 1x1x1 conv of it.
 
-    The 1x1x1 case is computed that way because oneDNN's strided 1x1 weight-gradient kernel (torch 2.14.1, AVX-512)
-    corrupts memory at some shapes (e.g. a (16, 8, 56, 56) input, 16 x 8 weights, stride 2: a
-    segfault or "double free" in the backward pass); the subsampled copy is a quarter of the input.
+    The 1x1x1 case is computed that way because oneDNN's strided 1x1 weight-gradient kernel (in the torch that
+    pyproject.toml pins, on AVX-512 CPUs) corrupted memory at some shapes (a segfault or "double free" in the
+    backward pass; tests/test_kernels.py keeps the shape that crashed); the subsampled copy is a quarter of the
+    input.
     """
     layout = CL3D if x.dim() == 5 and x.stride(1) == 1 else torch.contiguous_format  # channels last, maybe a slice
     return x[:, :, :: stride[0], :: stride[1], :: stride[2]].contiguous(memory_format=layout)
@@ -80,8 +83,9 @@ def _dilation_equals_stride(weight: torch.Tensor, stride, padding, dilation) -> 
 def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Affine-free BN with batch statistics (a search network's BN), fastest layout on the CPU.
 
-    PyTorch's CPU batch norm is ~2x slower on channels-last than on contiguous tensors, more than the
-    two copies cost, so a channels-last input is normalised in the default layout and copied back.
+    PyTorch's CPU batch norm is slower on channels-last than on contiguous tensors, by more than the two
+    copies cost (benchmarks/search_step.py times the network with and without this path's layouts), so a
+    channels-last input is normalised in the default layout and copied back.
     """
     if x.is_cuda or not _as_2d(x) or x.is_contiguous():
         return F.batch_norm(x, None, None, training=True, eps=eps)

@@ -1,4 +1,4 @@
-"""Candidate operators of both papers, as (2+1)D modules on ``(N, C, T, H, W)`` clips.
+"""Candidate operators of both papers, as (2+1)D modules on ``(N, C, T, H, W)`` clips. Taught by notebook 02.
 
 Two registries map each paper's own op names to constructors ``make(C, stride, affine)``:
 
@@ -101,25 +101,33 @@ class Conv2Plus1D(nn.Sequential):
 
 
 class SeparableConv(nn.Sequential):
-    """ReLU - depthwise convs (one per kernel in ``kernels``) - pointwise conv - BN.
+    """ReLU - depthwise convs (one per kernel size in ``kernel_sizes``) - pointwise conv - BN.
 
     The first depthwise conv carries the spatial stride. Peng's ``SpeConv_3`` uses the three 1D
     kernels ``1x3x1, 1x1x3, 3x1x1``; ``DilConv_3`` uses ``1x3x3`` with dilation ``1x2x2`` then
     ``3x1x1``; PV-NAS's ops use a single ``1x3x3``. Weights: ``C * sum(prod(k)) + C C_out``.
     """
 
-    def __init__(self, c: int, c_out: int, kernels, stride: int = 1, dilation=1, affine: bool = True):
-        strides = _axis_strides(kernels, stride)
+    def __init__(
+        self,
+        c: int,
+        c_out: int,
+        kernel_sizes: list[tuple[int, int, int]],
+        stride: int = 1,
+        dilation=1,
+        affine: bool = True,
+    ):
+        strides = _axis_strides(kernel_sizes, stride)
         layers: list[nn.Module] = [nn.ReLU()]
-        for i, (kernel, s) in enumerate(zip(kernels, strides, strict=True)):
+        for i, (kernel, s) in enumerate(zip(kernel_sizes, strides, strict=True)):
             layers.append(conv(c, c, kernel, s, dilation if i == 0 else 1, groups=c))
         super().__init__(*layers, conv(c, c_out, 1), bn(c_out, affine))
 
 
-def _axis_strides(kernels, stride: int) -> list[tuple[int, int, int]]:
+def _axis_strides(kernel_sizes: list[tuple[int, int, int]], stride: int) -> list[tuple[int, int, int]]:
     """Give the spatial stride to the first kernel that spans each spatial axis (H, then W)."""
     out, left = [], {1: stride, 2: stride}
-    for kernel in kernels:
+    for kernel in kernel_sizes:
         s = [1, 1, 1]
         for axis in (1, 2):
             if kernel[axis] > 1 and left[axis] > 1:
