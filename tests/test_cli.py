@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 from videonas_lite.cli import main
 from videonas_lite.data.synthetic import class_names
@@ -37,3 +39,68 @@ def test_search_writes_records_and_resumes(tiny_dataset, tmp_path, capsys):
     assert "derived genotype over the last 1 epochs: stable" in out and "records and checkpoint in" in out
     assert main([*args[:-2], "--batch-size", "64", "--out", str(tmp_path / "big")]) == 2
     assert "exceeds a half of the training set" in capsys.readouterr().err
+
+
+REFERENCE_RUN = Path(__file__).parents[1] / "benchmarks" / "results" / "reference-search"
+
+
+def test_derive_the_reference_run(tmp_path, capsys):
+    """`videonas derive` on the committed reference search: genotype.json equals the last recorded genotype."""
+    from videonas_lite.nas.genotype import Genotype
+
+    assert main(["derive", "--run", str(REFERENCE_RUN), "--out", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out and out.startswith(f"peng genotype of {REFERENCE_RUN} epoch 23: 2 cells (normal, reduce)")
+    assert out.endswith(f"wrote genotype.json, cell_normal.svg, cell_reduce.svg to {tmp_path / 'd'}")
+    records = json.loads((REFERENCE_RUN / "records.json").read_text())["records"]
+    genotype = Genotype.load(tmp_path / "d" / "genotype.json")
+    assert genotype == Genotype.from_record(records[-1]["genotype"])
+    assert genotype.provenance["epoch"] == 23 and genotype.provenance["read"] == "records.json"
+    assert all((tmp_path / "d" / f"cell_{k}.svg").read_text().lstrip().startswith("<?xml") for k in genotype)
+
+
+def test_derive_from_a_checkpoint_alone(tmp_path, capsys):
+    """A run folder holding only checkpoint.pt: its saved alphas at the last epoch, its records before."""
+    from videonas_lite.nas.genotype import Genotype
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(REFERENCE_RUN / "checkpoint.pt", run)
+    records = json.loads((REFERENCE_RUN / "records.json").read_text())["records"]
+    for epoch in (None, 5):
+        assert main(["derive", "--run", str(run)] + ([] if epoch is None else ["--epoch", str(epoch)])) == 0
+        genotype = Genotype.load(run / "genotype.json")
+        assert genotype == Genotype.from_record(records[-1 if epoch is None else epoch]["genotype"])
+        assert genotype.provenance["read"] == "checkpoint.pt"
+    assert "epoch 5: 2 cells" in capsys.readouterr().out
+
+
+def _broken_runs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    runs = {}
+    for name in ("empty", "not-json", "not-records", "bad-weights", "bad-ckpt"):
+        (tmp_path / name).mkdir()
+        runs[name] = tmp_path / name
+    (runs["not-json"] / "records.json").write_text("{oops")
+    (runs["not-records"] / "records.json").write_text('{"records": 3}')
+    record = json.loads((REFERENCE_RUN / "records.json").read_text())["records"][0]
+    record["alpha_softmax"]["reduce"] = [[0.5, 0.5]] * 14
+    (runs["bad-weights"] / "records.json").write_text(json.dumps([record]))
+    (runs["bad-ckpt"] / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    return {
+        "missing": (tmp_path / "nope", f"{tmp_path / 'nope'}: no such run folder"),
+        "empty": (runs["empty"], f"{runs['empty']}: no records.json or checkpoint.pt"),
+        "not-json": (runs["not-json"], f"{runs['not-json'] / 'records.json'}: not JSON or not readable"),
+        "not-records": (runs["not-records"], "records.json: records: expected a non-empty array of per-epoch objects"),
+        "bad-weights": (runs["bad-weights"], "records.json: records[0].alpha_softmax.reduce: expected an edges x 8"),
+        "bad-ckpt": (runs["bad-ckpt"], f"{runs['bad-ckpt'] / 'checkpoint.pt'}: not a checkpoint of a search run"),
+        "epoch": (REFERENCE_RUN, "records.json: epoch: no record of epoch 99 (epochs 0..23)"),
+    }
+
+
+def test_derive_errors_are_one_line(tmp_path, capsys):
+    for name, (run, message) in _broken_runs(tmp_path).items():
+        epoch = ["--epoch", "99"] if name == "epoch" else []
+        assert main(["derive", "--run", str(run), *epoch, "--out", str(tmp_path / "o")]) == 2, name
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (name, err)
+    assert not (tmp_path / "o").exists()

@@ -4,6 +4,7 @@
 ``videonas reproduce``  generate the profile's data and execute the notebook series with papermill
 ``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?)
 ``videonas search``     a differentiable architecture search (first / second order, PV-NAS one-level)
+``videonas derive``     a search run's genotype: ``genotype.json`` and one SVG drawing per cell kind
 """
 
 from __future__ import annotations
@@ -105,6 +106,36 @@ def search_summary(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _derive(args: argparse.Namespace) -> int:
+    """``videonas derive``: Peng Sec. 3 / PV-NAS Sec. 3.2.1's derivation of a run's epoch (notebook 06)."""
+    import graphviz
+
+    from videonas_lite.nas.cost import temporal_extent
+    from videonas_lite.nas.genotype import from_run, parameter_free_share
+    from videonas_lite.viz.cells import write_svgs
+
+    genotype = from_run(args.run, args.epoch)  # a GenotypeError (ValueError): main prints its one line
+    out = Path(args.out if args.out is not None else args.run)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        written = [genotype.save(out / "genotype.json")]
+        written += list(write_svgs(genotype, out).values())
+    except OSError as err:
+        print(f"error: {getattr(err, 'filename', None) or out}: cannot write ({err.strerror or err})", file=sys.stderr)
+        return 1
+    except graphviz.ExecutableNotFound:
+        print(f"error: graphviz's dot program is not installed: wrote {out / 'genotype.json'} only", file=sys.stderr)
+        return 1
+    ops = [op for cell in genotype.values() for op, _, _ in cell]
+    temporal = sum(temporal_extent(op) > 1 for op in ops)
+    print(
+        f"{genotype.space} genotype of {args.run} epoch {genotype.provenance['epoch']}: {len(genotype)} cells "
+        f"({', '.join(genotype)}), {temporal} of {len(ops)} ops see several frames, parameter-free share "
+        f"{parameter_free_share(genotype):.2f}; wrote {', '.join(p.name for p in written)} to {out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,12 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
     q.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
     q.set_defaults(func=_search)
+
+    d = sub.add_parser("derive", help="a search run's genotype: genotype.json and one SVG per cell kind")
+    d.add_argument("--run", required=True, help="a search run folder (records.json or checkpoint.pt)")
+    d.add_argument("--epoch", type=int, default=None, help="the epoch to derive (default: the last recorded)")
+    d.add_argument("--out", default=None, help="output folder (default: the run folder)")
+    d.set_defaults(func=_derive)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "out", "") is None:
+    if getattr(args, "out", "") is None and hasattr(args, "profile"):
         args.out = f"runs/{args.profile}"
     try:
         return args.func(args)

@@ -17,8 +17,11 @@ papers name them (the keys of :mod:`videonas_lite.nas.ops`). The file ``genotype
      "provenance": {...}}                                    # optional, free-form
 
 Search records (``records.json``) store only the ``cells`` object (:meth:`Genotype.to_record`), which
-:meth:`Genotype.from_record` reads back. Every malformed genotype raises :class:`GenotypeError`, one line
-naming the file and the field.
+:meth:`Genotype.from_record` reads back; :func:`from_run` derives the genotype of a run folder's epoch.
+Every malformed genotype raises :class:`GenotypeError`, one line naming the file and the field.
+
+About 400 lines, over the package's ~300: the type, the rule that derives it and the checks of its file
+are one concept, and the checks are most of the length (one branch per error a user can meet).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from videonas_lite.nas.cells import edge_list, num_edges
 
 __all__ = [
     "FORMAT", "PARAMETER_FREE", "VERSION", "Cell", "Edge", "Genotype", "GenotypeError", "derive", "derive_cell",
-    "derive_genotype", "infer_space", "kept_op_weights", "nodes_for_edges", "parameter_free_share", "space_cells",
+    "derive_genotype", "from_run", "infer_space", "kept_op_weights", "nodes_for_edges", "parameter_free_share",
+    "space_cells",
 ]  # fmt: skip
 
 FORMAT, VERSION = "videonas-genotype", 1
@@ -119,16 +123,77 @@ def derive_cell(weights: torch.Tensor | Sequence, op_names: Sequence[str], nodes
 
 
 def derive_genotype(
-    weights: Mapping[str, torch.Tensor | Sequence], space: str | None = None, provenance: Mapping | None = None
+    weights: Mapping[str, torch.Tensor | Sequence],
+    space: str | None = None,
+    provenance: Mapping | None = None,
+    where: str = "weights",
 ) -> Genotype:
     """The genotype of per-kind mixing weights (a record's ``alpha_softmax``, or ``softmax(alpha)``)."""
-    space = space or infer_space(list(weights))
+    if not isinstance(weights, Mapping) or not weights:
+        raise GenotypeError(f"{where}: expected an object of cell kind -> mixing weights (edges x ops)")
+    space = space or infer_space(list(weights), where)
+    if space not in SPACES:
+        raise GenotypeError(f"{where}: space: unknown search space {space!r} (expected one of {', '.join(SPACES)})")
     cells = space_cells(space)
     if set(weights) != set(cells):
-        raise GenotypeError(f"genotype: weights of cell kinds {sorted(weights)}, but space {space} has {list(cells)}")
-    nodes = nodes_for_edges(len(next(iter(weights.values()))))
-    derived = {kind: derive_cell(w, cells[kind][0], nodes) for kind, w in weights.items()}
+        raise GenotypeError(f"{where}: cell kinds {sorted(weights)}, but space {space} has {', '.join(cells)}")
+    derived, nodes = {}, None
+    for kind, w in weights.items():
+        try:
+            table = torch.as_tensor(w, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            table = torch.empty(0)
+        if table.dim() != 2 or table.shape[1] != len(cells[kind][0]):
+            raise GenotypeError(f"{where}.{kind}: expected an edges x {len(cells[kind][0])} table of weights "
+                                f"(ops {', '.join(cells[kind][0])}), got shape {tuple(table.shape)}")  # fmt: skip
+        nodes = nodes or nodes_for_edges(table.shape[0], f"{where}.{kind}")
+        if table.shape[0] != num_edges(nodes):
+            raise GenotypeError(f"{where}.{kind}: {table.shape[0]} edges, the other kinds have {num_edges(nodes)}")
+        derived[kind] = derive_cell(table, cells[kind][0], nodes)
     return Genotype(space, nodes, derived, provenance)
+
+
+def from_run(run: str | os.PathLike, epoch: int | None = None) -> Genotype:
+    """The genotype of a search run's epoch (default: the last), derived again from its recorded alpha softmax.
+
+    Reads ``RUN/records.json`` as :func:`~videonas_lite.train.search.run_search` writes it (or the
+    ``{"provenance": ..., "records": [...]}`` of a reference run), else ``RUN/checkpoint.pt`` (its records; at
+    its own epoch the saved alphas themselves). ``provenance`` says which run, file and epoch.
+    """
+    run = Path(run)
+    if not run.is_dir():
+        raise GenotypeError(f"{run}: no such run folder")
+    alphas, saved_epoch, source = None, None, run / "records.json"
+    if source.is_file():
+        try:
+            data = json.loads(source.read_text())
+        except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise GenotypeError(f"{source}: not JSON or not readable ({getattr(err, 'msg', err)})") from None
+        if isinstance(data, Mapping) and "records" in data:  # a reference run: {"provenance": ..., "records": [...]}
+            data = data["records"]
+    elif (run / "checkpoint.pt").is_file():
+        source = run / "checkpoint.pt"
+        try:
+            state = torch.load(source, weights_only=True, map_location="cpu")
+            data, saved_epoch = json.loads(state["records"]), state["epoch"]
+            alphas = {k.removeprefix("alphas."): v.float().softmax(-1) for k, v in state["model"].items()
+                      if k.startswith("alphas.")}  # fmt: skip
+        except Exception as err:  # torch.load raises many kinds; all mean the same here
+            first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+            raise GenotypeError(f"{source}: not a checkpoint of a search run ({first})") from None
+    else:
+        raise GenotypeError(f"{run}: no records.json or checkpoint.pt (train/search.py writes both into a run folder)")
+    if not isinstance(data, list) or not data or not all(isinstance(r, Mapping) for r in data):
+        raise GenotypeError(f"{source}: records: expected a non-empty array of per-epoch objects")
+    epochs = [r.get("epoch", i) for i, r in enumerate(data)]
+    i = len(data) - 1 if epoch is None else epochs.index(epoch) if epoch in epochs else None
+    if i is None:
+        raise GenotypeError(f"{source}: epoch: no record of epoch {epoch} (epochs {epochs[0]}..{epochs[-1]})")
+    weights = alphas if alphas is not None and epochs[i] == saved_epoch else data[i].get("alpha_softmax")
+    provenance = {"run": str(run), "read": source.name, "epoch": epochs[i]}
+    if "val_acc" in data[i]:
+        provenance["alpha_half_accuracy"] = data[i]["val_acc"]
+    return derive_genotype(weights, None, provenance, f"{source}: records[{i}].alpha_softmax")
 
 
 def derive(model) -> Genotype:
