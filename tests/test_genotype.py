@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from videonas_lite.nas import ops as O
+from videonas_lite.nas.cells import edge_list, num_edges
 from videonas_lite.nas.genotype import (
     PARAMETER_FREE,
     Genotype,
@@ -215,3 +218,27 @@ def test_records_with_kinds_of_no_space_and_bad_weights():
         derive_genotype({k: [[0.125] * 8] * 7 for k in ("normal", "reduce")})
     assert set(space_cells("pvnas")["T-NC"][0]) - set(space_cells("pvnas")["S-NC"][0]) == {
         "3+3x3 temporal conv", "3+1x1 temporal conv"}  # fmt: skip
+
+
+@given(
+    nodes=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.01, 1.0, 5.0]),
+)
+def test_derived_cells_are_valid_and_keep_the_strongest_edges(nodes, seed, scale):
+    """For any alphas: a valid genotype (two distinct inputs per node, no Zero), and every kept edge's best
+    non-Zero weight at least that of every dropped edge into the same node (Peng Sec. 3)."""
+    g = torch.Generator().manual_seed(seed)
+    weights = {
+        kind: (scale * torch.randn(num_edges(nodes), 8, generator=g)).softmax(-1) for kind in ("normal", "reduce")
+    }
+    genotype = derive_genotype(weights)
+    assert genotype.nodes == nodes and Genotype.from_json(genotype.to_json()) == genotype
+    for kind, w in weights.items():
+        best = {edge: w[e, :7].max().item() for e, edge in enumerate(edge_list(nodes))}  # column 7 is Zero
+        for op, src, node in genotype[kind]:
+            assert w[edge_list(nodes).index((src, node)), PENG.index(op)].item() == best[src, node]
+            dropped = [
+                b for (s, n), b in best.items() if n == node and (s, n) not in {(e[1], e[2]) for e in genotype[kind]}
+            ]
+            assert all(best[src, node] >= b for b in dropped)

@@ -10,7 +10,8 @@ target, then source; states ``0, 1`` are the cell inputs ``c_{k-2}, c_{k-1}``, s
 
 A :class:`Genotype` holds one such cell per cell kind of a search space: Peng's ``normal`` and ``reduce``
 (eight ops, Table 1), PV-NAS's ``S-NC``, ``S-RC`` (O_s) and ``T-NC``, ``T-RC`` (O_t). Ops are named as the
-papers name them (the keys of :mod:`videonas_lite.nas.ops`). The file ``genotype.json``::
+papers name them (the keys of :mod:`videonas_lite.nas.ops`; an alias that :func:`~videonas_lite.nas.ops.canonical`
+knows, such as ``SepConv_3``, is read as the paper's name). The file ``genotype.json``::
 
     {"format": "videonas-genotype", "version": 1, "space": "peng", "nodes": 4,
      "cells": {"normal": [["DilConv_3", 0, 0], ["MPool_3", 1, 0], ...], "reduce": [...]},
