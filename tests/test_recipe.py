@@ -25,7 +25,7 @@ from videonas_lite.nas.genotype import kept_op_weights
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.profiles import Profile, get_profile
 from videonas_lite.train.optim import PAPERS, make_optimizers
-from videonas_lite.train.search import SearchConfig, evaluate, run_search, search_data
+from videonas_lite.train.search import SearchConfig, build_search, evaluate, run_search, search_data
 
 PACKAGE = Path(__file__).resolve().parents[1] / "videonas_lite"
 TWO = dataclasses.replace(TINY, actors=("sweeper", "twins"))
@@ -164,10 +164,20 @@ def test_profiles_reach_the_search():
         c = SearchConfig.from_profile(p)
         assert (c.short_side, c.scale_jitter, c.split, c.num_workers, c.cache, c.draws) == (
             p.decode_short_side, p.scale_jitter, p.split, p.num_workers, p.cache_clips, p.search_draws)  # fmt: skip
-        assert (c.plan, c.weight_lr, c.arch_lr, c.warmup_epochs) == (
-            p.peng_plan, p.search_weight_lr, p.search_arch_lr, p.search_warmup_epochs)  # fmt: skip
+        assert (c.plan, c.weight_lr, c.arch_lr, c.arch_weight_decay, c.warmup_epochs) == (
+            p.peng_plan, p.search_weight_lr, p.search_arch_lr, p.search_arch_weight_decay,
+            p.search_warmup_epochs)  # fmt: skip
     paper = SearchConfig.from_profile(get_profile("paper"))
-    assert (paper.plan, paper.weight_lr, paper.arch_lr, paper.warmup_epochs, paper.draws) == ("nrr", None, None, 0, 1)
+    assert (paper.plan, paper.weight_lr, paper.arch_lr, paper.arch_weight_decay, paper.warmup_epochs, paper.draws) == (
+        "nrr", None, None, None, 0, 1)  # fmt: skip
+
+
+@pytest.mark.parametrize("decay, expected", [(None, 1e-3), (0.0, 0.0), (5e-4, 5e-4)])
+def test_the_alphas_weight_decay_reaches_adam_zero_included(decay, expected):
+    _, _, adam, _ = build_search(SearchConfig(arch_weight_decay=decay), 4, torch.device("cpu"))
+    assert adam.param_groups[0]["weight_decay"] == expected  # None: Peng's 1e-3 (train/optim.py)
+    with pytest.raises(ValueError, match="search_arch_weight_decay must be None or a number >= 0"):
+        get_profile("ci", search_arch_weight_decay=-1.0)
 
 
 def test_generate_writes_a_two_actor_dataset_the_search_reads(tmp_path, one_thread):

@@ -53,6 +53,7 @@ class Profile:
     peng_plan: str = "nrr"  # Peng's search network, a letter per cell (n normal, r reduction)
     search_weight_lr: float | None = None  # SGD on the weights (Peng 0.025, PV-NAS 0.1)
     search_arch_lr: float | None = None  # Adam on the alphas (Peng 3e-4, PV-NAS 1e-3)
+    search_arch_weight_decay: float | None = None  # the alphas' Adam weight decay (Peng 1e-3, PV-NAS 0)
     search_warmup_epochs: int = 0  # weight-only epochs before the alphas move
     search_draws: int = 1  # TSN draws of every video per search epoch
     cache_clips: bool = False  # decode each video once, keep the frames in memory
@@ -175,6 +176,9 @@ def _validate(p: Profile) -> Profile:
         value = getattr(p, name)
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValueError(f"profile {p.name!r}: {name} must be None or a positive number, got {value!r}")
+    wd = p.search_arch_weight_decay
+    if wd is not None and not (isinstance(wd, int | float) and not isinstance(wd, bool) and wd >= 0):
+        raise ValueError(f"profile {p.name!r}: search_arch_weight_decay must be None or a number >= 0, got {wd!r}")
     if p.scale_jitter is not None:
         low, high = p.scale_jitter
         if not (p.crop_size <= low <= high):

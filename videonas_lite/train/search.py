@@ -2,7 +2,8 @@
 
 Notebook 05 teaches it (and writes its first epoch by hand). The papers' settings are the defaults of
 :class:`SearchConfig`; the teaching recipe of the ``ci`` and ``default`` profiles changes only knobs
-(``plan``, ``weight_lr``, ``arch_lr``, ``warmup_epochs``, ``draws``, ``cache``, ``short_side``), chosen by
+(``plan``, ``weight_lr``, ``arch_lr``, ``arch_weight_decay``, ``warmup_epochs``, ``draws``, ``cache``,
+``short_side``), chosen by
 the experiments of ``benchmarks/recipe.py`` (README, "A search that learns in class time").
 
 Measuring. After every epoch both halves are scored on a *deterministic view*: every video once, TSN's
@@ -72,6 +73,7 @@ class SearchConfig:
     plan: str | None = None  # Peng's network, a letter per cell: "n" normal, "r" reduction (None: "nrr")
     weight_lr: float | None = None  # the weights' SGD learning rate (None: the paper's, train/optim.py)
     arch_lr: float | None = None  # the alphas' Adam learning rate (None: the paper's)
+    arch_weight_decay: float | None = None  # the alphas' Adam L2 weight decay (None: the paper's)
     warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
     draws: int = 1  # TSN draws of every video per epoch
     cache: bool = False  # decode every video once and keep its frames in memory
@@ -110,7 +112,8 @@ class SearchConfig:
             num_segments=profile.num_segments, frames_per_segment=profile.frames_per_segment,
             crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
             plan=profile.peng_plan if space == "peng" else None, weight_lr=profile.search_weight_lr,
-            arch_lr=profile.search_arch_lr, warmup_epochs=profile.search_warmup_epochs,
+            arch_lr=profile.search_arch_lr, arch_weight_decay=profile.search_arch_weight_decay,
+            warmup_epochs=profile.search_warmup_epochs,
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
             scale_jitter=profile.scale_jitter, split=profile.split, num_workers=profile.num_workers,
         )  # fmt: skip
@@ -215,8 +218,9 @@ def build_search(config: SearchConfig, num_classes: int, device: torch.device):
     model = model.to(device)
     paper = PAPERS[config.space]
     knobs = (("schedule", config.schedule), ("step_epochs", config.step_epochs),
-             ("weight_lr", config.weight_lr), ("arch_lr", config.arch_lr))  # fmt: skip
-    overrides = {k: v for k, v in knobs if v}
+             ("weight_lr", config.weight_lr), ("arch_lr", config.arch_lr),
+             ("arch_weight_decay", config.arch_weight_decay))  # fmt: skip
+    overrides = {k: v for k, v in knobs if v is not None}
     optim = type(paper)(**{**asdict(paper), **overrides})
     sgd, adam = make_optimizers(model, optim)
     return model, sgd, adam, make_schedule(sgd, optim, config.epochs)
