@@ -103,18 +103,19 @@ def nodes_for_edges(edges: int, where: str = "genotype") -> int:
     return n
 
 
-def derive_cell(weights: torch.Tensor | Sequence, op_names: Sequence[str], nodes: int, keep: int = 2) -> Cell:
-    """The discrete cell of one table of mixing weights ``weights`` (``M x |O|``, rows in edge_list order).
+def derive_cell(op_weights: torch.Tensor | Sequence, op_names: Sequence[str], nodes: int, keep: int = 2) -> Cell:
+    """The discrete cell of one table of op weights ``softmax(alpha)`` (``M x |O|``, rows in edge_list order).
 
     Peng Sec. 3 / PV-NAS Sec. 3.2.1: per edge the strongest non-Zero op; per node the ``keep`` edges whose
     strongest op weighs most. Ties: the op listed first, the edge from the earlier state.
     """
-    weights = torch.as_tensor(weights).detach().cpu()
-    if tuple(weights.shape) != (num_edges(nodes), len(op_names)):
-        raise ValueError(f"expected weights of shape ({num_edges(nodes)}, {len(op_names)}), got {tuple(weights.shape)}")
+    op_weights = torch.as_tensor(op_weights).detach().cpu()
+    if tuple(op_weights.shape) != (num_edges(nodes), len(op_names)):
+        shape = (num_edges(nodes), len(op_names))
+        raise ValueError(f"expected op weights of shape {shape}, got {tuple(op_weights.shape)}")
     nonzero = [k for k, name in enumerate(op_names) if name not in O.ZERO_NAMES]
     incoming: dict[int, list[tuple[float, str, int]]] = {i: [] for i in range(nodes)}
-    for row, (src, node) in zip(weights.tolist(), edge_list(nodes), strict=True):
+    for row, (src, node) in zip(op_weights.tolist(), edge_list(nodes), strict=True):
         k = max(nonzero, key=lambda j: row[j])  # max returns the first of equals: the op listed first
         incoming[node].append((row[k], op_names[k], src))
     # sorted() is stable: of equal scores the edge from the earlier state stays first
@@ -124,28 +125,28 @@ def derive_cell(weights: torch.Tensor | Sequence, op_names: Sequence[str], nodes
 
 
 def derive_genotype(
-    weights: Mapping[str, torch.Tensor | Sequence],
+    op_weights: Mapping[str, torch.Tensor | Sequence],
     space: str | None = None,
     provenance: Mapping | None = None,
-    where: str = "weights",
+    where: str = "op weights",
 ) -> Genotype:
-    """The genotype of per-kind mixing weights (a record's ``alpha_softmax``, or ``softmax(alpha)``)."""
-    if not isinstance(weights, Mapping) or not weights:
-        raise GenotypeError(f"{where}: expected an object of cell kind -> mixing weights (edges x ops)")
-    space = space or infer_space(list(weights), where)
+    """The genotype of per-kind op weights ``softmax(alpha)`` (a search record's ``alpha_softmax``)."""
+    if not isinstance(op_weights, Mapping) or not op_weights:
+        raise GenotypeError(f"{where}: expected an object of cell kind -> op weights (edges x ops)")
+    space = space or infer_space(list(op_weights), where)
     if space not in SPACES:
         raise GenotypeError(f"{where}: space: unknown search space {space!r} (expected one of {', '.join(SPACES)})")
     cells = space_cells(space)
-    if set(weights) != set(cells):
-        raise GenotypeError(f"{where}: cell kinds {sorted(weights)}, but space {space} has {', '.join(cells)}")
+    if set(op_weights) != set(cells):
+        raise GenotypeError(f"{where}: cell kinds {sorted(op_weights)}, but space {space} has {', '.join(cells)}")
     derived, nodes = {}, None
-    for kind, w in weights.items():
+    for kind, w in op_weights.items():
         try:
             table = torch.as_tensor(w, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError):
             table = torch.empty(0)
         if table.dim() != 2 or table.shape[1] != len(cells[kind][0]):
-            raise GenotypeError(f"{where}.{kind}: expected an edges x {len(cells[kind][0])} table of weights "
+            raise GenotypeError(f"{where}.{kind}: expected an edges x {len(cells[kind][0])} table of op weights "
                                 f"(ops {', '.join(cells[kind][0])}), got shape {tuple(table.shape)}")  # fmt: skip
         nodes = nodes or nodes_for_edges(table.shape[0], f"{where}.{kind}")
         if table.shape[0] != num_edges(nodes):
@@ -190,11 +191,11 @@ def from_run(run: str | os.PathLike, epoch: int | None = None) -> Genotype:
     i = len(data) - 1 if epoch is None else epochs.index(epoch) if epoch in epochs else None
     if i is None:
         raise GenotypeError(f"{source}: epoch: no record of epoch {epoch} (epochs {epochs[0]}..{epochs[-1]})")
-    weights = alphas if alphas is not None and epochs[i] == saved_epoch else data[i].get("alpha_softmax")
+    op_weights = alphas if alphas is not None and epochs[i] == saved_epoch else data[i].get("alpha_softmax")
     provenance = {"run": str(run), "read": source.name, "epoch": epochs[i]}
     if "val_acc" in data[i]:
         provenance["alpha_half_accuracy"] = data[i]["val_acc"]
-    return derive_genotype(weights, None, provenance, f"{source}: records[{i}].alpha_softmax")
+    return derive_genotype(op_weights, None, provenance, f"{source}: records[{i}].alpha_softmax")
 
 
 def derive(model) -> Genotype:
