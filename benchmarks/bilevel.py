@@ -6,8 +6,8 @@ Modes (videonas_lite/train/stepcost.py): ``first``, ``second`` (central differen
 process (a clean peak-memory reading), ``--rounds`` times in turn so drift of a shared machine hits all
 modes alike; the median over rounds of each mode's median step time is reported, with the ratios to
 ``first``. The costs of the three kinds of pass (forward; forward + alpha-only backward; forward + full
-backward) predict the ratios: first = A + F, second = 3F + 2A, second-forward = 3F + A, against DARTS's
-5F / 2F = 2.5 (its code takes every gradient in full).
+backward) and each mode's count of them (``stepcost.PASSES``; DARTS's code: ``stepcost.DARTS_FULL_PASSES``)
+predict the ratios.
 Run: ``make bench`` or ``.venv/bin/python benchmarks/bilevel.py [--device cuda]``; writes
 ``benchmarks/results/bilevel.json`` (``bilevel_cuda.json`` on CUDA).
 """
@@ -22,7 +22,15 @@ from dataclasses import asdict
 import torch
 from harness import RESULTS, code_version, machine_info, passive_openmp
 
-from videonas_lite.train.stepcost import MODES, StepSetup, measure_modes, pass_costs
+from videonas_lite.train.stepcost import (
+    DARTS_FULL_PASSES,
+    MODES,
+    PASSES,
+    StepSetup,
+    measure_modes,
+    pass_costs,
+    predicted_seconds,
+)
 
 SETUPS = {  # the search_step benchmark's batch for Peng; PV-NAS's four cell kinds at the ci width
     "peng": dict(space="peng", batch=8, frames=8, size=32, channels=4, classes=10),
@@ -32,10 +40,14 @@ SETUPS = {  # the search_step benchmark's batch for Peng; PV-NAS's four cell kin
 
 def predicted(costs: dict[str, float]) -> dict[str, float]:
     """Ratios to first order from the pass costs (optimiser steps and copies neglected)."""
-    a, f = costs["alpha"], costs["full"]
-    first = a + f
-    return {"second": (3 * f + 2 * a) / first, "second-forward": (3 * f + a) / first, "one-level": 1.0,
-            "darts_second_over_darts_first": 2.5, "second_over_darts_first": (3 * f + 2 * a) / (2 * f)}  # fmt: skip
+    first = predicted_seconds("first", costs)
+    ratios = {mode: predicted_seconds(mode, costs) / first for mode in PASSES if mode != "first" and PASSES[mode]}
+    darts = DARTS_FULL_PASSES
+    return {
+        **ratios,
+        "darts_second_over_darts_first": darts["second"] / darts["first"],
+        "second_over_darts_first": predicted_seconds("second", costs) / (darts["first"] * costs["full"]),
+    }
 
 
 def run(setup: StepSetup, modes: list[str], rounds: int, steps: int) -> dict:

@@ -1,21 +1,22 @@
 """What one search step costs in each mode: time and peak memory on the same batches (notebook 04, benchmarks/).
 
 A *mode* is an architecture step of :func:`~videonas_lite.nas.bilevel.search_step` followed by its weight
-step. Counted in forward + backward passes ("full": gradients of every weight; "alpha": gradients of the
-alphas only, so the convolutions' weight gradients are skipped):
+step (one full pass):
 
-========================  ==========================================================  ==============
-mode                      architecture step                                           passes
-========================  ==========================================================  ==============
-``first``                 grad_alpha L_val(w) (Peng Eq. 5, xi = 0)                    1 alpha + 1 full
-``second``                virtual step, grad L_val(w'), central difference (DARTS)    3 full + 2 alpha
-``second-forward``        the same, forward difference reusing the virtual step        3 full + 1 alpha
-``second-exact``          double backward through the virtual step                     (one graph of 2)
-``one-level``             grad_alpha L_train(w) (PV-NAS Eq. 8)                         1 alpha + 1 full
-========================  ==========================================================  ==============
+========================  ==========================================================
+mode                      architecture step
+========================  ==========================================================
+``first``                 grad_alpha L_val(w) (Peng Eq. 5, xi = 0)
+``second``                virtual step, grad L_val(w'), central difference (DARTS)
+``second-forward``        the same, forward difference reusing the virtual step
+``second-exact``          double backward through the virtual step
+``one-level``             grad_alpha L_train(w) (PV-NAS Eq. 8)
+========================  ==========================================================
 
-DARTS's own code computes every gradient in full, 5 passes against 2 (about 2.5x); :func:`pass_costs`
-times the two kinds of pass so the ratios above can be predicted and checked.
+:data:`PASSES` counts each mode's forward + backward passes ("full": gradients of every weight; "alpha":
+gradients of the alphas only, so the convolutions' weight gradients are skipped), and
+:data:`DARTS_FULL_PASSES` the same steps as DARTS's code takes them, every gradient in full;
+:func:`pass_costs` times the kinds of pass so that :func:`predicted_seconds` can predict each mode's time.
 
 On CPU the peak is the rise of the process's resident-set high-water mark (``VmHWM``, reset after the
 warm-up steps) over its resident set then. glibc keeps freed memory for reuse, which would hide part of
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -51,6 +53,18 @@ MODES: dict[str, tuple[str, str]] = {
     "one-level": ("one-level", "central"),
 }
 """mode -> (``search_step`` order, second order's ``difference``)."""
+
+PASSES: dict[str, tuple[int, int] | None] = {
+    "first": (1, 1),  # grad_alpha L_val(w): 1 alpha; the weight step: 1 full
+    "second": (3, 2),  # virtual step, grad L_val(w'), weight step: 3 full; central difference: 2 alpha
+    "second-forward": (3, 1),  # the same, forward difference: g(w) comes with the virtual step's pass
+    "second-exact": None,  # double backward: one graph holding two passes, no count of passes
+    "one-level": (1, 1),  # grad_alpha L_train(w) (PV-NAS Eq. 8): 1 alpha; the weight step: 1 full
+}
+"""mode -> (full passes, alpha-only passes) of one search step; the one place these counts are written."""
+
+DARTS_FULL_PASSES: dict[str, int] = {"first": 2, "second": 5, "second-forward": 4, "one-level": 2}
+"""mode -> full passes of the same step in DARTS's code, where every backward reaches every weight."""
 
 MMAP_THRESHOLD = 128 * 1024
 """glibc's mmap threshold in the measuring processes, fixed so freed tensors go back to the OS at once."""
@@ -198,6 +212,12 @@ def pass_costs(setup: StepSetup, repeats: int = 3) -> dict[str, float]:
     for fn in kinds.values():  # warm-up
         fn()
     return {k: statistics.median(_timed(fn, setup.device) for _ in range(repeats)) for k, fn in kinds.items()}
+
+
+def predicted_seconds(mode: str, costs: dict[str, float]) -> float:
+    """``mode``'s step time from :func:`pass_costs`' seconds and :data:`PASSES` (NaN for ``second-exact``)."""
+    counts = PASSES[mode]
+    return math.nan if counts is None else counts[0] * costs["full"] + counts[1] * costs["alpha"]
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
