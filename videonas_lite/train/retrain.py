@@ -1,0 +1,308 @@
+"""Retraining the derived network from scratch (Peng Sec. 3; PV-NAS Sec. 4.2.2). Taught by notebook 07.
+
+The papers' recipes are the defaults of :class:`RetrainConfig` (``None`` = the paper of ``space``):
+
+* Peng: SGD, momentum 0.9, weight decay 3e-4, lr 0.025 "decreased by a cosine function w.r.t. iteration steps",
+  600 epochs, mini-batch 72; the network of :func:`~videonas_lite.nas.derived.derived_net` (depth 6, 8 channels).
+* PV-NAS (UCF101): SGD, momentum 0.9, weight decay 1e-4, base lr 0.01 per GPU of 8 clips, cosine after 16
+  warm-up epochs of 128, drop-path 0.1, dropout 0.4. One GPU's share: batch 8 at lr 0.01.
+
+The learning rate moves every step: a linear warm-up from ``lr / warmup_steps`` to ``lr`` over the warm-up
+epochs, then a cosine from ``lr`` to ``lr_min`` (DARTS retrains to 0). Data: the whole training split, TSN
+sampling (``draws`` clips of every video per epoch) and the training augmentation; every epoch ends with the
+clip-level accuracy on the test split (one centred clip, centre crop: Peng's protocol, :func:`evaluate` of
+train/search.py; eval mode, so the BNs use their running statistics). train/evaluate.py scores a finished run.
+
+A run folder holds ``genotype.json``, ``records.json`` (per epoch: train loss and accuracy, test loss and
+accuracy, lr, wall seconds) and ``checkpoint.pt`` (model, optimiser, schedule, records, config, genotype),
+written atomically after every epoch. Every random draw of an epoch (data order, sampling, augmentation,
+drop-path, dropout) is seeded from ``(seed, epoch)``, so a run resumed from its checkpoint ends bit-identical
+to an uninterrupted one. A non-finite loss stops the run with :class:`RetrainDiverged` before any step on it;
+the checkpoint of the last good epoch stays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from videonas_lite.data.datasets import VideoClipDataset, collate_clips
+from videonas_lite.data.sampling import TSNSampler
+from videonas_lite.data.transforms import eval_transform, train_transform
+from videonas_lite.nas.derived import PAPER_NETWORKS, DerivedNetwork, derived_net
+from videonas_lite.nas.genotype import Genotype
+from videonas_lite.profiles import Profile
+from videonas_lite.train.search import _atomic_write, evaluate
+
+__all__ = [
+    "PAPER_RECIPES", "RetrainConfig", "RetrainData", "RetrainDiverged", "build_model", "load_run", "lr_schedule",
+    "retrain_data", "run_retrain", "train_step",
+]  # fmt: skip
+
+PAPER_RECIPES: dict[str, dict[str, float | int]] = {
+    "peng": dict(epochs=600, batch_size=72, lr=0.025, weight_decay=3e-4, warmup_epochs=0),
+    "pvnas": dict(epochs=128, batch_size=8, lr=0.01, weight_decay=1e-4, warmup_epochs=16),
+}
+"""Each paper's retraining (module docstring); the network's settings are nas/derived.py's PAPER_NETWORKS."""
+
+
+class RetrainDiverged(RuntimeError):
+    """A training loss became NaN or inf."""
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """A retraining run: the recipe (``None``: the paper of ``space``), the network, the data, the machine."""
+
+    space: str = "peng"  # the genotype's search space: "peng" or "pvnas"; picks the paper's recipe
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    warmup_epochs: int | None = None
+    lr_min: float = 0.0  # the cosine's floor
+    grad_clip: float | None = None  # max gradient norm (the papers clip none)
+    channels: int | None = None  # initial channels (Peng 8, PV-NAS-L 64)
+    layers: int | None = None  # Peng: depth (6)
+    k: int | None = None  # PV-NAS: normal cells between reductions (1 light, 2 medium)
+    drop_path: float | None = None
+    dropout: float | None = None
+    # data: Peng's clip (Ns = 4 segments x Nr = 2 frames, 112 x 112)
+    num_segments: int = 4
+    frames_per_segment: int = 2
+    crop_size: int = 112
+    short_side: int | None = None  # decode size (None: native)
+    scale_jitter: tuple[int, int] | None = None  # PV-NAS's training short-side range
+    cache: bool = False  # decode every video once, keep its frames in memory
+    draws: int = 1  # TSN draws of every video per epoch
+    split: int = 1
+    num_workers: int = 0
+    seed: int = 0
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
+    bf16: bool | None = None  # bf16 autocast (None: on CUDA only)
+
+    def __post_init__(self):
+        if self.space not in PAPER_RECIPES:
+            raise ValueError(f"space must be 'peng' or 'pvnas', got {self.space!r}")
+        paper = {**PAPER_RECIPES[self.space], **PAPER_NETWORKS[self.space]}
+        for name, value in paper.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ("epochs", "batch_size", "channels", "draws", "num_segments", "frames_per_segment", "crop_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.warmup_epochs, int) and 0 <= self.warmup_epochs < self.epochs):
+            raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs!r}")
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.lr_min <= self.lr:
+            raise ValueError(f"expected lr > 0, weight_decay >= 0, 0 <= lr_min <= lr; got lr={self.lr}, "
+                             f"weight_decay={self.weight_decay}, lr_min={self.lr_min}")  # fmt: skip
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+
+    @classmethod
+    def from_profile(cls, profile: Profile, space: str = "peng", **overrides) -> RetrainConfig:
+        """The profile's data, batch, seed and device; the paper's recipe and network unless ``overrides`` say.
+
+        ``overrides`` are fields of this class; ``None`` values are ignored.
+        """
+        settings = dict(
+            space=space, batch_size=profile.batch_size, num_segments=profile.num_segments,
+            frames_per_segment=profile.frames_per_segment, crop_size=profile.crop_size,
+            short_side=profile.decode_short_side, scale_jitter=profile.scale_jitter, cache=profile.cache_clips,
+            draws=profile.search_draws, split=profile.split, num_workers=profile.num_workers, seed=profile.seed,
+            device=profile.device,
+        )  # fmt: skip
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(f"unknown retrain setting(s) {unknown}; known: {sorted(fields)}")
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**settings)
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+        return torch.device(self.device)
+
+    def autocast(self, device: torch.device):
+        """bf16 autocast on CUDA (unless ``bf16=False``), float32 elsewhere (unless ``bf16=True``)."""
+        on = device.type == "cuda" if self.bf16 is None else self.bf16
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
+
+@dataclass
+class RetrainData:
+    """The whole training split (random TSN clips, augmented) and the test split (one centred clip per video)."""
+
+    train: DataLoader
+    test: DataLoader
+    classes: list[str]
+
+    def start_epoch(self, epoch: int, seed: int) -> None:
+        """Select ``epoch``'s draws: clip sampling, augmentation, data order, drop-path and dropout."""
+        self.train.dataset.set_epoch(epoch)
+        self.train.generator.manual_seed(seed * 1_000_003 + 2 * epoch)
+        torch.manual_seed(seed * 1_000_003 + 2 * epoch + 1)
+
+
+def retrain_data(config: RetrainConfig, data_dir: str | os.PathLike) -> RetrainData:
+    """The loaders of a retraining run on a UCF101-layout folder (the embedded dataset's layout too)."""
+    sampler = TSNSampler(config.num_segments, config.frames_per_segment)
+    common = dict(split=config.split, sampler=sampler, short_side=config.short_side, cache=config.cache)
+    train = VideoClipDataset.ucf101(data_dir, subset="train", seed=config.seed, draws=config.draws, **common)
+    train.transform = train_transform(config.crop_size, config.scale_jitter, hflip=train.hflip_preserves_label)
+    resize = None if config.scale_jitter is None else config.scale_jitter[0]
+    test = VideoClipDataset.ucf101(data_dir, subset="test", transform=eval_transform(config.crop_size, resize),
+                                   **common)  # fmt: skip
+    pin = config.torch_device().type == "cuda"
+    kw = dict(collate_fn=collate_clips, num_workers=config.num_workers, pin_memory=pin)
+    train_loader = DataLoader(train, config.batch_size, shuffle=True, drop_last=True, generator=torch.Generator(),
+                              **kw)  # fmt: skip
+    if len(train_loader) == 0:
+        raise ValueError(f"{data_dir}: batch size {config.batch_size} exceeds the training split "
+                         f"({len(train.records)} videos x {config.draws} draws); lower the batch size")  # fmt: skip
+    return RetrainData(train_loader, DataLoader(test, config.batch_size, shuffle=False, **kw), train.classes)
+
+
+def build_model(config: RetrainConfig, genotype: Genotype, num_classes: int) -> DerivedNetwork:
+    """The derived network of ``genotype`` with the configuration's width, depth, drop-path and dropout, seeded."""
+    if genotype.space != config.space:
+        raise ValueError(f"genotype: space {genotype.space!r}, but the retrain configuration is for {config.space!r}")
+    torch.manual_seed(config.seed)
+    return derived_net(
+        genotype, num_classes, channels=config.channels, layers=config.layers if config.space == "peng" else None,
+        k=config.k if config.space == "pvnas" else None, drop_path=config.drop_path, dropout=config.dropout,
+    )  # fmt: skip
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, config: RetrainConfig, steps_per_epoch: int):
+    """Per step: linear warm-up over ``warmup_epochs``, then cosine to ``lr_min`` (PV-NAS; Peng without warm-up)."""
+    warm, total = config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch
+    floor = config.lr_min / config.lr
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_step(model, clips, labels, optimizer, config: RetrainConfig, device) -> tuple[float, int]:
+    """One SGD step on a batch: ``(loss, correct predictions)``; a non-finite loss is returned untouched, unstepped."""
+    with config.autocast(device):
+        logits = model(clips)
+    loss = F.cross_entropy(logits.float(), labels)
+    value = loss.item()
+    if not math.isfinite(value):
+        return value, 0
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return value, int((logits.argmax(dim=1) == labels).sum())
+
+
+def load_run(run: str | os.PathLike, device: str | torch.device = "cpu"):
+    """``(model, config, genotype, checkpoint)`` of a retraining run; the model has the last epoch's weights."""
+    path = Path(run) / "checkpoint.pt"
+    if not path.is_file():
+        raise ValueError(f"{path}: not found; expected a retraining run folder (videonas retrain --out RUN)")
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+        config = RetrainConfig(**state["config"])
+        genotype = Genotype.from_dict(state["genotype"], f"{path}: genotype")
+        model = build_model(config, genotype, len(state["classes"]))
+        model.load_state_dict(state["model"])
+    except Exception as err:  # torch.load and a foreign state dict raise many kinds; all mean the same here
+        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a checkpoint of a retraining run ({first})") from None
+    return model.to(device), config, genotype, state
+
+
+def run_retrain(
+    config: RetrainConfig,
+    genotype: Genotype,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """Retrain for ``config.epochs`` epochs (or continue the run in ``out_dir`` when ``resume``); returns the records.
+
+    Without ``resume`` a folder that already holds a checkpoint is refused. ``on_step(epoch, step)`` runs after
+    every step.
+    """
+    out, device = Path(out_dir), config.torch_device()
+    ckpt = out / "checkpoint.pt"
+    if ckpt.is_file() and not resume:
+        raise ValueError(f"{out}: already holds a retraining checkpoint; resume it or choose another folder")
+    data = retrain_data(config, data_dir)
+    model = build_model(config, genotype, len(data.classes)).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)  # fmt: skip
+    schedule = lr_schedule(optimizer, config, len(data.train))
+    records, start = [], 0
+    if resume and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=True, map_location=device)
+        changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+        if changed:
+            raise ValueError(f"{ckpt}: saved with another configuration ({', '.join(changed)} differ)")
+        if Genotype.from_dict(state["genotype"], str(ckpt)) != genotype:
+            raise ValueError(f"{ckpt}: saved with another genotype")
+        for obj, key in ((model, "model"), (optimizer, "optimizer"), (schedule, "schedule")):
+            obj.load_state_dict(state[key])
+        records, start = json.loads(state["records"]), state["epoch"] + 1
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "genotype.json", lambda p: p.write_text(genotype.to_json()))
+    for epoch in range(start, config.epochs):
+        began = time.perf_counter()
+        data.start_epoch(epoch, config.seed)
+        model.train()
+        lr, loss_sum, correct, seen = optimizer.param_groups[0]["lr"], 0.0, 0, 0
+        batches = tqdm(data.train, desc=f"retrain epoch {epoch}", disable=not progress, leave=False)
+        for step, batch in enumerate(batches):
+            if batch is None:  # every video of the batch was skipped (on_bad_video="skip")
+                continue
+            clips, labels = (t.to(device, non_blocking=True) for t in batch[:2])
+            loss, hits = train_step(model, clips, labels, optimizer, config, device)
+            if not math.isfinite(loss):
+                kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch else "no epoch had finished"
+                raise RetrainDiverged(f"epoch {epoch}, step {step}: training loss {loss}; {kept}")
+            schedule.step()
+            loss_sum, correct, seen = loss_sum + loss * len(labels), correct + hits, seen + len(labels)
+            if on_step is not None:
+                on_step(epoch, step)
+        test_acc, test_loss = evaluate(model, data.test)
+        records.append({
+            "epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen, "test_loss": test_loss,
+            "test_acc": test_acc, "lr": lr, "seconds": time.perf_counter() - began, "classes": len(data.classes),
+        })  # fmt: skip
+        state = {
+            "config": asdict(config), "genotype": genotype.to_dict(), "classes": data.classes, "data": str(data_dir),
+            "epoch": epoch, "records": json.dumps(records), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+        }  # fmt: skip
+        _atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
+        _atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
+    return records
