@@ -104,3 +104,75 @@ def test_derive_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (name, err)
     assert not (tmp_path / "o").exists()
+
+
+def _tiny_genotypes(tmp_path: Path) -> dict[str, Path]:
+    """The reference run's genotype (peng) and a one-node PV-NAS genotype, as genotype.json files."""
+    from videonas_lite.nas.genotype import Genotype
+
+    records = json.loads((REFERENCE_RUN / "records.json").read_text())["records"]
+    pvnas = Genotype("pvnas", 1, {kind: [("1x3x3 max pooling", 0, 0), (conv, 1, 0)] for kind, conv in (
+        ("S-NC", "1x3x3 separable conv"), ("S-RC", "Identity"), ("T-NC", "3+3x3 temporal conv"),
+        ("T-RC", "3+1x1 temporal conv"))})  # fmt: skip
+    return {
+        "peng": Genotype.from_record(records[-1]["genotype"]).save(tmp_path / "peng.json"),
+        "pvnas": pvnas.save(tmp_path / "pvnas.json"),
+    }
+
+
+def test_retrain_and_evaluate_a_derived_network(tiny_dataset, tmp_path, capsys, one_thread):
+    genotypes = _tiny_genotypes(tmp_path)
+    run = tmp_path / "run"
+    args = ["retrain", "--genotype", str(genotypes["peng"]), "--profile", "ci", "--data", str(tiny_dataset),
+            "--out", str(run), "--epochs", "2", "--batch-size", "4", "--channels", "2"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith(f"peng derived network of {genotypes['peng']}, 2 epochs: test acc")
+    assert "(chance 0.250)" in out and out.strip().endswith(f"records and checkpoint in {run}")
+    assert [r["epoch"] for r in json.loads((run / "records.json").read_text())] == [0, 1]
+    assert main([*args, "--resume"]) == 0  # finished: nothing left to train, the same summary
+    assert capsys.readouterr().out == out
+    assert main(["evaluate", "--run", str(run), "--views", "2,1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith(f"{run} epoch 1: clip top-1 ") and "(2 clips x 1 crops)" in out
+    result = json.loads((run / "evaluation.json").read_text())
+    assert result["video"]["views"] == [2, 1] and sum(map(sum, result["confusion_matrix"])) == result["videos"] == 8
+    assert out.strip().endswith(f"wrote {run / 'evaluation.json'}")
+
+    pvnas = ["retrain", "--genotype", str(genotypes["pvnas"]), "--profile", "ci", "--data", str(tiny_dataset),
+             "--out", str(tmp_path / "pv"), "--epochs", "2", "--batch-size", "4", "--channels", "2"]  # fmt: skip
+    assert main(pvnas) == 0 and capsys.readouterr().out.startswith("pvnas derived network of ")
+    assert main(["evaluate", "--run", str(tmp_path / "pv"), "--views", "1,3", "--out", str(tmp_path / "e.json")]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["space"] == "pvnas"
+
+
+def test_retrain_and_evaluate_errors_are_one_line(tiny_dataset, tmp_path, capsys, one_thread):
+    genotypes = _tiny_genotypes(tmp_path)
+    (tmp_path / "zero.json").write_text(genotypes["peng"].read_text().replace('"MPool_3", 1, 0', '"Zero", 1, 0'))
+    (tmp_path / "text.json").write_text("not json")
+    common = ["--profile", "ci", "--data", str(tiny_dataset), "--epochs", "1", "--batch-size", "4", "--channels", "2"]
+    run = tmp_path / "run"
+    assert main(["retrain", "--genotype", str(genotypes["peng"]), *common, "--out", str(run)]) == 0
+    capsys.readouterr()
+    cases = {
+        "missing genotype": (["retrain", "--genotype", str(tmp_path / "nope.json"), *common, "--out", str(tmp_path)],
+                             f"{tmp_path / 'nope.json'}: cannot read the genotype file"),
+        "Zero op": (["retrain", "--genotype", str(tmp_path / "zero.json"), *common, "--out", str(tmp_path / "z")],
+                    "zero.json: cells.normal[1]: 'Zero' is no op of a derived edge"),
+        "not JSON": (["retrain", "--genotype", str(tmp_path / "text.json"), *common, "--out", str(tmp_path / "t")],
+                     "text.json: not JSON"),
+        "used folder": (["retrain", "--genotype", str(genotypes["peng"]), *common, "--out", str(run)],
+                        f"{run}: already holds a retraining checkpoint; resume it or choose another folder"),
+        "changed": (["retrain", "--genotype", str(genotypes["peng"]), *common[:-1], "4", "--out", str(run), "--resume"],
+                    "saved with another configuration (channels differ)"),
+        "bad views": (["evaluate", "--run", str(run), "--views", "3"], "--views: expected CLIPS,CROPS"),
+        "zero views": (["evaluate", "--run", str(run), "--views", "0,3"], "--views: expected CLIPS,CROPS"),
+        "no run": (["evaluate", "--run", str(tmp_path / "none")], f"{tmp_path / 'none' / 'checkpoint.pt'}: not found"),
+        "no data": (["evaluate", "--run", str(run), "--data", str(tmp_path / "nodata")],
+                    f"{tmp_path / 'nodata'}: not found"),
+    }  # fmt: skip
+    for name, (argv, message) in cases.items():
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (name, err)
+    assert not (tmp_path / "z").exists() and not (tmp_path / "t").exists()

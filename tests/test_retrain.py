@@ -42,6 +42,9 @@ def test_from_profile_takes_the_profiles_data_and_the_papers_recipe():
     data = (profile.batch_size, profile.crop_size, profile.decode_short_side, profile.cache_clips, profile.search_draws)
     assert (config.batch_size, config.crop_size, config.short_side, config.cache, config.draws) == data
     assert (config.epochs, config.warmup_epochs, config.lr, config.drop_path) == (4, 1, 0.01, 0.1)
+    assert RetrainConfig.from_profile(profile, "pvnas", epochs=64).warmup_epochs == 8  # the paper's 16 of 128
+    assert RetrainConfig.from_profile(profile, "pvnas", epochs=2).warmup_epochs == 0
+    assert RetrainConfig.from_profile(profile, "pvnas").warmup_epochs == 16
     with pytest.raises(ValueError, match=r"unknown retrain setting\(s\) \['epoch'\]"):
         RetrainConfig.from_profile(profile, epoch=3)
     with pytest.raises(ValueError, match=r"warmup_epochs must be in \[0, epochs=4\), got 4"):

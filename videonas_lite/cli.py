@@ -5,6 +5,8 @@
 ``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?)
 ``videonas search``     a differentiable architecture search (first / second order, PV-NAS one-level)
 ``videonas derive``     a search run's genotype: ``genotype.json`` and one SVG drawing per cell kind
+``videonas retrain``    the derived network of a genotype trained from scratch (records and checkpoints in a run folder)
+``videonas evaluate``   a retrained run scored: clip- and video-level accuracy, confusion matrix, size, FLOPs
 """
 
 from __future__ import annotations
@@ -136,6 +138,58 @@ def _derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    """``videonas retrain``: Peng Sec. 3 / PV-NAS Sec. 4.2.2's training from scratch (notebook 07)."""
+    from videonas_lite.nas.genotype import Genotype
+    from videonas_lite.profiles import get_profile
+    from videonas_lite.train.retrain import RetrainConfig, RetrainDiverged, run_retrain
+
+    genotype = Genotype.load(args.genotype)  # a GenotypeError (ValueError): main prints its one line
+    profile = get_profile(args.profile)
+    data = args.data
+    if data is None:
+        data = profile.dataset_dir()
+        if profile.dataset == "embedded":
+            synthetic.ensure_dataset(data, profile.synth_config())
+    knobs = ("epochs", "batch_size", "lr", "warmup_epochs", "channels", "layers", "k", "drop_path", "device")
+    config = RetrainConfig.from_profile(profile, genotype.space, **{k: getattr(args, k) for k in knobs})
+    if profile.cpu_threads is not None and config.torch_device().type == "cpu":
+        import torch
+
+        torch.set_num_threads(profile.cpu_threads)
+    try:
+        records = run_retrain(config, genotype, data, args.out, resume=args.resume)
+    except RetrainDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    last = records[-1]
+    print(
+        f"{genotype.space} derived network of {args.genotype}, {len(records)} epochs: test accuracy (one centred "
+        f"clip) {last['test_acc']:.3f} (chance {1 / last['classes']:.3f}), train accuracy {last['train_acc']:.3f}; "
+        f"records and checkpoint in {args.out}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """``videonas evaluate``: Peng's clip-level and PV-NAS's video-level protocol, with the cost (notebook 07)."""
+    from videonas_lite.train.evaluate import evaluate_run
+
+    parts = args.views.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--views: expected CLIPS,CROPS as two positive integers (e.g. 10,3), got {args.views!r}")
+    clips, crops = (int(p) for p in parts)
+    result = evaluate_run(args.run, (clips, crops), args.data, args.out)
+    clip, video = result["clip"], result["video"]
+    written = args.out or Path(args.run) / "evaluation.json"
+    print(
+        f"{args.run} epoch {result['epoch']}: clip top-1 {clip['top1']:.3f} top-5 {clip['top5']:.3f}; video top-1 "
+        f"{video['top1']:.3f} top-5 {video['top5']:.3f} ({clips} clips x {crops} crops); {result['params']} "
+        f"parameters, {result['size_mb']:.3f} MB, {result['flops_per_view'] / 1e9:.4f} GFLOPs per view; wrote {written}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +245,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epoch", type=int, default=None, help="the epoch to derive (default: the last recorded)")
     d.add_argument("--out", default=None, help="output folder (default: the run folder)")
     d.set_defaults(func=_derive)
+
+    t = sub.add_parser("retrain", help="train a genotype's derived network from scratch (records, checkpoints)")
+    t.add_argument("--genotype", required=True, help="a genotype.json (videonas derive writes one)")
+    t.add_argument("--profile", default="default", help="data, batch size, seed and device")
+    t.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
+    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--epochs", type=int, default=None, help="default: the paper's (Peng 600, PV-NAS 128)")
+    t.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    t.add_argument("--lr", type=float, default=None, help="default: the paper's (Peng 0.025, PV-NAS 0.01)")
+    t.add_argument("--warmup-epochs", type=int, default=None, help="default: the paper's (Peng 0, PV-NAS 16)")
+    t.add_argument("--channels", type=int, default=None, help="initial channels (default: Peng 8, PV-NAS 64)")
+    t.add_argument("--layers", type=int, default=None, help="Peng's depth (default 6)")
+    t.add_argument("--k", type=int, default=None, help="PV-NAS's normal cells between reductions (default 1)")
+    t.add_argument("--drop-path", type=float, default=None, help="default: the paper's (Peng 0, PV-NAS 0.1)")
+    t.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
+    t.set_defaults(func=_retrain)
+
+    e = sub.add_parser("evaluate", help="score a retrained run: accuracy, confusion matrix, size, FLOPs")
+    e.add_argument("--run", required=True, help="a retraining run folder (videonas retrain --out)")
+    e.add_argument("--views", default="10,3", help="video-level views CLIPS,CROPS (default 10,3: PV-NAS's 30)")
+    e.add_argument("--data", default=None, help="dataset folder (default: the run's)")
+    e.add_argument("--out", default=None, help="JSON file to write (default: RUN/evaluation.json)")
+    e.set_defaults(func=_evaluate)
     return parser
 
 

@@ -118,7 +118,8 @@ class RetrainConfig:
     def from_profile(cls, profile: Profile, space: str = "peng", **overrides) -> RetrainConfig:
         """The profile's data, batch, seed and device; the paper's recipe and network unless ``overrides`` say.
 
-        ``overrides`` are fields of this class; ``None`` values are ignored.
+        ``overrides`` are fields of this class; ``None`` values are ignored. An ``epochs`` override without a
+        ``warmup_epochs`` keeps the paper's warm-up as the same share of the epochs (PV-NAS 16 of 128, rounded).
         """
         settings = dict(
             space=space, batch_size=profile.batch_size, num_segments=profile.num_segments,
@@ -132,6 +133,10 @@ class RetrainConfig:
         if unknown:
             raise ValueError(f"unknown retrain setting(s) {unknown}; known: {sorted(fields)}")
         settings.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
+            paper = PAPER_RECIPES[space]
+            share = round(paper["warmup_epochs"] / paper["epochs"] * settings["epochs"])
+            settings["warmup_epochs"] = max(0, min(share, settings["epochs"] - 1))
         return cls(**settings)
 
     def torch_device(self) -> torch.device:
