@@ -125,3 +125,16 @@ def test_a_real_nan_is_not_stepped_on(one_thread):
     loss, hits = R.train_step(model, torch.full((2, 3), float("nan")), torch.tensor([0, 1]), optimizer,
                               RetrainConfig(), torch.device("cpu"))  # fmt: skip
     assert math.isnan(loss) and hits == 0 and torch.equal(model.weight, weight)
+
+
+def test_a_bf16_step_runs_and_its_loss_is_taken_in_float32(one_thread):
+    """bf16 autocast (CUDA's default) forced on the CPU: the logits are bf16, the loss float32, the step taken."""
+    config = RetrainConfig(bf16=True, channels=2, layers=3)
+    model = R.build_model(config, GENOTYPE, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.classifier.weight.detach().clone()
+    clips, cpu = torch.randn(4, 3, 2, 8, 8), torch.device("cpu")
+    loss, hits = R.train_step(model, clips, torch.arange(4), optimizer, config, cpu)
+    assert math.isfinite(loss) and 0 <= hits <= 4 and not torch.equal(model.classifier.weight, before)
+    with config.autocast(torch.device("cpu")):
+        assert model(torch.randn(2, 3, 2, 8, 8)).dtype == torch.bfloat16

@@ -14,11 +14,11 @@ clip-level accuracy on the test split (one centred clip, centre crop: Peng's pro
 train/search.py; eval mode, so the BNs use their running statistics). train/evaluate.py scores a finished run.
 
 A run folder holds ``genotype.json``, ``records.json`` (per epoch: train loss and accuracy, test loss and
-accuracy, lr, wall seconds) and ``checkpoint.pt`` (model, optimiser, schedule, records, config, genotype),
-written atomically after every epoch. Every random draw of an epoch (data order, sampling, augmentation,
-drop-path, dropout) is seeded from ``(seed, epoch)``, so a run resumed from its checkpoint ends bit-identical
-to an uninterrupted one. A non-finite loss stops the run with :class:`RetrainDiverged` before any step on it;
-the checkpoint of the last good epoch stays.
+accuracy, the lr of its first step, wall seconds) and ``checkpoint.pt`` (model, optimiser, schedule, records,
+config, genotype), written atomically after every epoch. Every random draw of an epoch (data order, sampling,
+augmentation, drop-path, dropout) is seeded from ``(seed, epoch)``, so a run resumed from its checkpoint ends
+bit-identical to an uninterrupted one. A non-finite loss stops the run with :class:`RetrainDiverged` before any
+step on it; the checkpoint of the last good epoch stays.
 """
 
 from __future__ import annotations
