@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import videonas_lite.train.retrain as R
+from videonas_lite.nas.baselines import random_genotype
 from videonas_lite.nas.genotype import Genotype
 from videonas_lite.profiles import get_profile
 from videonas_lite.train.retrain import RetrainConfig, RetrainDiverged, lr_schedule, run_retrain
@@ -96,6 +97,9 @@ def test_refuses_a_used_folder_and_a_changed_configuration(tiny_dataset, tmp_pat
     changed = RetrainConfig(**{**config.__dict__, "epochs": 2, "lr": 0.1})
     with pytest.raises(ValueError, match=r"checkpoint.pt: saved with another configuration \(epochs, lr differ\)"):
         run_retrain(changed, GENOTYPE, tiny_dataset, tmp_path, resume=True, progress=False)
+    other = random_genotype("peng", 0, nodes=2)
+    with pytest.raises(ValueError, match=r"checkpoint.pt: saved with another genotype$"):
+        run_retrain(config, other, tiny_dataset, tmp_path, resume=True, progress=False)
     with pytest.raises(ValueError, match="exceeds the training split"):
         run_retrain(RetrainConfig(**{**config.__dict__, "batch_size": 64}), GENOTYPE, tiny_dataset, tmp_path / "b")
 
@@ -138,3 +142,29 @@ def test_a_bf16_step_runs_and_its_loss_is_taken_in_float32(one_thread):
     assert math.isfinite(loss) and 0 <= hits <= 4 and not torch.equal(model.classifier.weight, before)
     with config.autocast(torch.device("cpu")):
         assert model(torch.randn(2, 3, 2, 8, 8)).dtype == torch.bfloat16
+
+
+def test_a_hand_designed_network_retrains_resumes_and_loads(tiny_dataset, tmp_path, one_thread):
+    """run_retrain takes a baseline's name as the architecture: same loop, checkpoint and resume (Peng Table 2)."""
+    config = RetrainConfig(**{**CONFIG.__dict__, "epochs": 2})
+    full = run_retrain(config, "tsn_2d", tiny_dataset, tmp_path / "full", progress=False)
+
+    def stop_in_epoch_1(epoch, step):
+        if epoch == 1 and step == 0:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_retrain(config, "tsn_2d", tiny_dataset, tmp_path / "cut", progress=False, on_step=stop_in_epoch_1)
+    resumed = run_retrain(config, "tsn_2d", tiny_dataset, tmp_path / "cut", resume=True, progress=False)
+    assert [r["test_acc"] for r in resumed] == [r["test_acc"] for r in full]
+    assert [r["train_loss"] for r in resumed] == [r["train_loss"] for r in full]
+    assert not (tmp_path / "full" / "genotype.json").exists()
+    model, loaded, genotype, state = R.load_run(tmp_path / "full")
+    assert genotype is None and state["architecture"] == "tsn_2d" and loaded == config
+    assert type(model).__name__ == "FrameAverage2D" and model.classifier.out_features == 4
+    with pytest.raises(ValueError, match=r"checkpoint.pt: saved with another architecture$"):
+        run_retrain(config, "c3d", tiny_dataset, tmp_path / "full", resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"checkpoint.pt: saved with another architecture$"):
+        run_retrain(config, GENOTYPE, tiny_dataset, tmp_path / "full", resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"^unknown architecture 'resnet' \(expected one of r3d_18, "):
+        run_retrain(config, "resnet", tiny_dataset, tmp_path / "bad", progress=False)

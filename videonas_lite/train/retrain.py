@@ -1,5 +1,8 @@
 """Retraining the derived network from scratch (Peng Sec. 3; PV-NAS Sec. 4.2.2). Taught by notebook 07.
 
+The architecture is a genotype (its derived network) or the name of a hand-designed network of
+:data:`~videonas_lite.nas.baselines.BASELINES` (Peng Table 2's contenders, trained with the same recipe).
+
 The papers' recipes are the defaults of :class:`RetrainConfig` (``None`` = the paper of ``space``):
 
 * Peng: SGD, momentum 0.9, weight decay 3e-4, lr 0.025 "decreased by a cosine function w.r.t. iteration steps",
@@ -13,12 +16,12 @@ sampling (``draws`` clips of every video per epoch) and the training augmentatio
 clip-level accuracy on the test split (one centred clip, centre crop: Peng's protocol, :func:`evaluate` of
 train/search.py; eval mode, so the BNs use their running statistics). train/evaluate.py scores a finished run.
 
-A run folder holds ``genotype.json``, ``records.json`` (per epoch: train loss and accuracy, test loss and
-accuracy, the lr of its first step, wall seconds) and ``checkpoint.pt`` (model, optimiser, schedule, records,
-config, genotype), written atomically after every epoch. Every random draw of an epoch (data order, sampling,
-augmentation, drop-path, dropout) is seeded from ``(seed, epoch)``, so a run resumed from its checkpoint ends
-bit-identical to an uninterrupted one. A non-finite loss stops the run with :class:`RetrainDiverged` before any
-step on it; the checkpoint of the last good epoch stays.
+A run folder holds ``genotype.json`` (a genotype's run), ``records.json`` (per epoch: train loss and accuracy,
+test loss and accuracy, the lr of its first step, wall seconds) and ``checkpoint.pt`` (model, optimiser,
+schedule, records, config, architecture), written atomically after every epoch. Every random draw of an epoch
+(data order, sampling, augmentation, drop-path, dropout) is seeded from ``(seed, epoch)``, so a run resumed
+from its checkpoint ends bit-identical to an uninterrupted one. A non-finite loss stops the run with
+:class:`RetrainDiverged` before any step on it; the checkpoint of the last good epoch stays.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from tqdm.auto import tqdm
 from videonas_lite.data.datasets import VideoClipDataset, collate_clips
 from videonas_lite.data.sampling import TSNSampler
 from videonas_lite.data.transforms import eval_transform, train_transform
-from videonas_lite.nas.derived import PAPER_NETWORKS, DerivedNetwork, derived_net
+from videonas_lite.nas.baselines import build_baseline
+from videonas_lite.nas.derived import PAPER_NETWORKS, derived_net
 from videonas_lite.nas.genotype import Genotype
 from videonas_lite.profiles import Profile
 from videonas_lite.train.search import _atomic_write, evaluate
@@ -186,8 +190,13 @@ def retrain_data(config: RetrainConfig, data_dir: str | os.PathLike) -> RetrainD
     return RetrainData(train_loader, DataLoader(test, config.batch_size, shuffle=False, **kw), train.classes)
 
 
-def build_model(config: RetrainConfig, genotype: Genotype, num_classes: int) -> DerivedNetwork:
-    """The derived network of ``genotype`` with the configuration's width, depth, drop-path and dropout, seeded."""
+def build_model(config: RetrainConfig, architecture: Genotype | str, num_classes: int) -> torch.nn.Module:
+    """Seeded: a genotype's derived network with the configuration's width, depth, drop-path and dropout, or the
+    hand-designed network of that name (:func:`~videonas_lite.nas.baselines.build_baseline`, its own sizes)."""
+    if isinstance(architecture, str):
+        torch.manual_seed(config.seed)
+        return build_baseline(architecture, num_classes)
+    genotype = architecture
     if genotype.space != config.space:
         raise ValueError(f"genotype: space {genotype.space!r}, but the retrain configuration is for {config.space!r}")
     torch.manual_seed(config.seed)
@@ -227,16 +236,25 @@ def train_step(model, clips, labels, optimizer, config: RetrainConfig, device) -
     return value, int((logits.argmax(dim=1) == labels).sum())
 
 
+def _saved_architecture(state: dict, where: str) -> Genotype | str:
+    """A checkpoint's genotype, or its hand-designed network's name."""
+    return state["architecture"] if state["genotype"] is None else Genotype.from_dict(state["genotype"], where)
+
+
 def load_run(run: str | os.PathLike, device: str | torch.device = "cpu"):
-    """``(model, config, genotype, checkpoint)`` of a retraining run; the model has the last epoch's weights."""
+    """``(model, config, genotype, checkpoint)`` of a retraining run; the model has the last epoch's weights.
+
+    ``genotype`` is ``None`` for a hand-designed network's run (``checkpoint["architecture"]`` names it).
+    """
     path = Path(run) / "checkpoint.pt"
     if not path.is_file():
         raise ValueError(f"{path}: not found; expected a retraining run folder (videonas retrain --out RUN)")
     try:
         state = torch.load(path, weights_only=True, map_location=device)
         config = RetrainConfig(**state["config"])
-        genotype = Genotype.from_dict(state["genotype"], f"{path}: genotype")
-        model = build_model(config, genotype, len(state["classes"]))
+        architecture = _saved_architecture(state, f"{path}: genotype")
+        genotype = architecture if isinstance(architecture, Genotype) else None
+        model = build_model(config, architecture, len(state["classes"]))
         model.load_state_dict(state["model"])
     except Exception as err:  # torch.load and a foreign state dict raise many kinds; all mean the same here
         first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
@@ -246,7 +264,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu"):
 
 def run_retrain(
     config: RetrainConfig,
-    genotype: Genotype,
+    architecture: Genotype | str,
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     resume: bool = False,
@@ -255,15 +273,16 @@ def run_retrain(
 ) -> list[dict]:
     """Retrain for ``config.epochs`` epochs (or continue the run in ``out_dir`` when ``resume``); returns the records.
 
-    Without ``resume`` a folder that already holds a checkpoint is refused. ``on_step(epoch, step)`` runs after
-    every step.
+    ``architecture``: a genotype or a name of :data:`~videonas_lite.nas.baselines.BASELINES`. Without ``resume`` a
+    folder that already holds a checkpoint is refused. ``on_step(epoch, step)`` runs after every step.
     """
+    genotype = architecture if isinstance(architecture, Genotype) else None
     out, device = Path(out_dir), config.torch_device()
     ckpt = out / "checkpoint.pt"
     if ckpt.is_file() and not resume:
         raise ValueError(f"{out}: already holds a retraining checkpoint; resume it or choose another folder")
     data = retrain_data(config, data_dir)
-    model = build_model(config, genotype, len(data.classes)).to(device)
+    model = build_model(config, architecture, len(data.classes)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = lr_schedule(optimizer, config, len(data.train))
@@ -273,13 +292,16 @@ def run_retrain(
         changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
         if changed:
             raise ValueError(f"{ckpt}: saved with another configuration ({', '.join(changed)} differ)")
-        if Genotype.from_dict(state["genotype"], str(ckpt)) != genotype:
-            raise ValueError(f"{ckpt}: saved with another genotype")
+        saved = _saved_architecture(state, str(ckpt))
+        if saved != architecture:
+            both = isinstance(saved, Genotype) and genotype is not None
+            raise ValueError(f"{ckpt}: saved with another {'genotype' if both else 'architecture'}")
         for obj, key in ((model, "model"), (optimizer, "optimizer"), (schedule, "schedule")):
             obj.load_state_dict(state[key])
         records, start = json.loads(state["records"]), state["epoch"] + 1
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "genotype.json", lambda p: p.write_text(genotype.to_json()))
+    if genotype is not None:
+        _atomic_write(out / "genotype.json", lambda p: p.write_text(genotype.to_json()))
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
         data.start_epoch(epoch, config.seed)
@@ -304,7 +326,9 @@ def run_retrain(
             "test_acc": test_acc, "lr": lr, "seconds": time.perf_counter() - began, "classes": len(data.classes),
         })  # fmt: skip
         state = {
-            "config": asdict(config), "genotype": genotype.to_dict(), "classes": data.classes, "data": str(data_dir),
+            "config": asdict(config), "genotype": None if genotype is None else genotype.to_dict(),
+            "architecture": architecture if genotype is None else None,
+            "classes": data.classes, "data": str(data_dir),
             "epoch": epoch, "records": json.dumps(records), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
         }  # fmt: skip
