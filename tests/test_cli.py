@@ -176,3 +176,33 @@ def test_retrain_and_evaluate_errors_are_one_line(tiny_dataset, tmp_path, capsys
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (name, err)
     assert not (tmp_path / "z").exists() and not (tmp_path / "t").exists()
+
+
+def test_compare_trains_the_contenders_and_writes_the_table(tiny_dataset, tmp_path, capsys, one_thread):
+    genotype = _tiny_genotypes(tmp_path)["peng"]
+    args = ["compare", "--genotype", str(genotype), "--profile", "ci", "--data", str(tiny_dataset), "--out",
+            str(tmp_path / "cmp"), "--seeds", "0,1", "--epochs", "1", "--only", "searched,tsn_2d", "--batch-size", "4",
+            "--channels", "2"]  # fmt: skip
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 + 4 + 1 and lines[0].startswith("[1/4] searched seed 0: top-1 ") and "parameters" in lines[0]
+    assert lines[4].startswith("| architecture |") and [line.split(" |")[0] for line in lines[6:8]] == [
+        "| searched", "| tsn_2d"]  # fmt: skip
+    out = tmp_path / "cmp"
+    assert lines[-1] == f"2 rows over seeds 0,1; wrote {out / 'compare.json'} and {out / 'compare.md'}"
+    summary = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["architecture"] for r in summary["rows"]] == ["searched", "tsn_2d"]
+    assert summary["provenance"]["command"].startswith(f"videonas compare --genotype {genotype} --profile ci --data ")
+    assert summary["provenance"]["profile"] == "ci" and summary["provenance"]["epochs"] == 1
+    assert main(args) == 0 and capsys.readouterr().out.count("(done earlier)") == 4
+    cases = {
+        "seeds": (["--seeds", "0,a"], "--seeds: expected comma-separated integers (e.g. 0,1,2), got '0,a'"),
+        "only": (["--only", "vgg"], "--only: unknown contender(s) vgg (expected some of searched, r3d_18, "),
+        "genotype": (["--genotype", str(tmp_path / "nope.json")], "nope.json: cannot read the genotype file"),
+    }
+    for name, (change, message) in cases.items():
+        argv = list(args)
+        argv[argv.index(change[0]) + 1] = change[1]
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, (name, err)

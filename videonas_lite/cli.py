@@ -7,6 +7,7 @@
 ``videonas derive``     a search run's genotype: ``genotype.json`` and one SVG drawing per cell kind
 ``videonas retrain``    the derived network of a genotype trained from scratch (records and checkpoints in a run folder)
 ``videonas evaluate``   a retrained run scored: clip- and video-level accuracy, confusion matrix, size, FLOPs
+``videonas compare``    the searched network, hand-designed networks and random cells, one recipe, several seeds
 """
 
 from __future__ import annotations
@@ -190,6 +191,47 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """``videonas compare``: Peng Table 2 / PV-NAS Table 3's comparison, mean and spread over seeds (notebook 07)."""
+    from videonas_lite.nas.genotype import Genotype
+    from videonas_lite.profiles import get_profile
+    from videonas_lite.train.compare import markdown_table, run_compare
+    from videonas_lite.train.retrain import RetrainConfig, RetrainDiverged
+
+    genotype = Genotype.load(args.genotype)  # a GenotypeError (ValueError): main prints its one line
+    profile = get_profile(args.profile)
+    seeds, only = _int_list(args.seeds, "--seeds"), None if args.only is None else args.only.split(",")
+    data = args.data
+    if data is None:
+        data = profile.dataset_dir()
+        if profile.dataset == "embedded":
+            synthetic.ensure_dataset(data, profile.synth_config())
+    knobs = ("epochs", "batch_size", "channels", "device")
+    config = RetrainConfig.from_profile(profile, genotype.space, **{k: getattr(args, k) for k in knobs})
+    if profile.cpu_threads is not None and config.torch_device().type == "cpu":
+        import torch
+
+        torch.set_num_threads(profile.cpu_threads)
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "func")}
+    command = "videonas compare " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
+    try:
+        summary = run_compare(config, genotype, data, args.out, seeds, only, args.random_cells, command, profile.name)
+    except RetrainDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(markdown_table(summary["rows"]), end="")
+    print(f"{len(summary['rows'])} rows over seeds {args.seeds}; wrote {Path(args.out) / 'compare.json'} and "
+          f"{Path(args.out) / 'compare.md'}")  # fmt: skip
+    return 0
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.lstrip("-").isdigit() for p in parts):
+        raise ValueError(f"{flag}: expected comma-separated integers (e.g. 0,1,2), got {text!r}")
+    return [int(p) for p in parts]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -269,6 +311,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="dataset folder (default: the run's)")
     e.add_argument("--out", default=None, help="JSON file to write (default: RUN/evaluation.json)")
     e.set_defaults(func=_evaluate)
+
+    c = sub.add_parser("compare", help="train the searched network, the baselines and random cells; a table")
+    c.add_argument("--genotype", required=True, help="the searched genotype.json (videonas derive writes one)")
+    c.add_argument("--profile", default="default", help="data, batch size and device")
+    c.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
+    c.add_argument("--out", required=True, help="folder of the runs and of compare.json, compare.md (rerun: resumes)")
+    c.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
+    c.add_argument("--epochs", type=int, default=None, help="every contender's (default: the paper's)")
+    c.add_argument("--only", default=None, help="comma-separated contenders (searched, r3d_18, ..., random-0, ...)")
+    c.add_argument("--random-cells", type=int, default=5, help="random cells of the space (default 5, PV-NAS)")
+    c.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    c.add_argument("--channels", type=int, default=None, help="derived networks' initial channels (default: paper)")
+    c.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
+    c.set_defaults(func=_compare)
     return parser
 
 
