@@ -9,6 +9,7 @@ rerun), which README's recipe table quotes.
     .venv/bin/python benchmarks/recipe.py --list
     .venv/bin/python benchmarks/recipe.py default-teaching paper-on-teaching-data
     .venv/bin/python benchmarks/recipe.py --profile default          # exactly the profile's search
+    .venv/bin/python benchmarks/recipe.py --profile ci --seeds 0 1 2  # and its spread over search seeds
 
 ``--time-to-accuracy`` adds, per experiment, the wall seconds until the alpha-half accuracy first
 reached 2x and 3x chance (the README's side-by-side table; run the experiments together, this machine
@@ -85,6 +86,18 @@ EXPERIMENTS: dict[str, dict] = {
                                            warmup_epochs=4, arch_lr=1e-2, channels=2),
     "ci-8-epochs-4-frozen": _experiment("ci budget", "8 epochs, 4 of them frozen", epochs=8, warmup_epochs=4,
                                         arch_lr=1e-2),
+    "ci-4-frames": _experiment("ci budget", "8 epochs (4 frozen), clips of 4 segments x 1 frame", epochs=8,
+                               warmup_epochs=4, frames_per_segment=1),
+    "ci-4-frames-lr-0.3": _experiment("ci budget", "as ci-4-frames, weight lr 0.3", epochs=8, warmup_epochs=4,
+                                      frames_per_segment=1, weight_lr=0.3),
+    "ci-4-frames-6-epochs": _experiment("ci budget", "6 epochs (2 frozen), clips of 4 x 1 frames", epochs=6,
+                                        warmup_epochs=2, frames_per_segment=1),
+    "ci-4-frames-5-epochs": _experiment("ci budget", "5 epochs (2 frozen), clips of 4 x 1 frames", epochs=5,
+                                        warmup_epochs=2, frames_per_segment=1),
+    "4-frames": _experiment("clip length", "clips of 4 segments x 1 frame (TSN's one frame per segment)",
+                            frames_per_segment=1),
+    "4-frames-arch-wd-0": _experiment("alpha weight decay", "0 (PV-NAS) instead of Peng's 1e-3; clips of 4 x 1",
+                                      frames_per_segment=1, arch_weight_decay=0.0),
     "appearance": _experiment("data", "appearance mode, same recipe",
                               dataclasses.replace(TEACHING_DATA, mode="appearance")),
 }  # fmt: skip
@@ -115,18 +128,20 @@ def run(name: str, spec: dict) -> dict:
     search = dict(spec["search"])
     config = SearchConfig(**search)
     chance = 1 / data.classes
-    times: list[float] = []
-    start = time.perf_counter()
+    times: list[tuple[float, float]] = []
+    start, cpu_start = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as out:
-        records = run_search(config, root, out, progress=False,
-                             on_epoch=lambda record: times.append(time.perf_counter() - start))  # fmt: skip
+        records = run_search(config, root, out, progress=False, on_epoch=lambda record: times.append(
+            (time.perf_counter() - start, time.process_time() - cpu_start)))  # fmt: skip
     result = {
         "name": name, "lever": spec["lever"], "setting": spec["setting"], "data": dataclasses.asdict(data),
         "search": dataclasses.asdict(config), "chance": chance, "wall_s": round(time.perf_counter() - start, 1),
+        "cpu_s": round(time.process_time() - cpu_start, 1), "load_after": os.getloadavg(),
         "epochs": [
-            {"epoch": r["epoch"], "wall_s": round(t, 1), "val_acc": r["val_acc"], "train_acc": r["train_acc"],
+            {"epoch": r["epoch"], "wall_s": round(t, 1), "cpu_s": round(c, 1), "val_acc": r["val_acc"],
+             "train_acc": r["train_acc"],
              "alphas_frozen": r["alphas_frozen"], **alpha_movement(r)}
-            for r, t in zip(records, times, strict=True)
+            for r, (t, c) in zip(records, times, strict=True)
         ],
         "genotypes_last_3": [r["genotype"] for r in records[-3:]],
         "final_alpha_softmax": records[-1]["alpha_softmax"],
@@ -177,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="print README's table from the results file")
     parser.add_argument("--step-time", action="store_true", help="time a search step at 1 and 2 threads")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the teaching profiles: 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="with --profile: search seeds (the data stays the profile's); entry profile-P[-seedS]")
     args = parser.parse_args(argv)
     if args.list:
         for name, spec in EXPERIMENTS.items():
@@ -195,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     todo = {n: EXPERIMENTS[n] for n in args.names}
     if args.profile:
         profile = get_profile(args.profile)
-        config = SearchConfig.from_profile(profile)
-        todo[f"profile-{profile.name}"] = {
-            "lever": "profile",
-            "setting": f"the {profile.name} profile's search",
-            "data": profile.synth_config(),
-            "search": dataclasses.asdict(config),
-        }
+        for seed in args.seeds:
+            config = SearchConfig.from_profile(profile, seed=seed)
+            todo[f"profile-{profile.name}" + (f"-seed{seed}" if seed else "")] = {
+                "lever": "profile",
+                "setting": f"the {profile.name} profile's search" + (f", search seed {seed}" if seed else ""),
+                "data": profile.synth_config(),
+                "search": dataclasses.asdict(config),
+            }
     for name, spec in todo.items():
         print(f"{name}: {spec['setting']}", flush=True)
         r = run(name, spec)
