@@ -57,6 +57,11 @@ class Profile:
     search_warmup_epochs: int = 0  # weight-only epochs before the alphas move
     search_draws: int = 1  # TSN draws of every video per search epoch
     cache_clips: bool = False  # decode each video once, keep the frames in memory
+    # retraining the derived network from scratch (train/retrain.py); None: the paper's setting
+    retrain_epochs: int | None = None  # Peng 600 (DARTS's CIFAR recipe), PV-NAS 128
+    retrain_lr: float | None = None  # SGD (Peng 0.025, PV-NAS 0.01)
+    retrain_warmup_epochs: int | None = None  # linear warm-up (PV-NAS 16; Peng none)
+    retrain_channels: int | None = None  # initial channels of the derived network (Peng 8, PV-NAS 64)
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -181,6 +186,19 @@ def _validate(p: Profile) -> Profile:
     wd = p.search_arch_weight_decay
     if wd is not None and not (isinstance(wd, int | float) and not isinstance(wd, bool) and wd >= 0):
         raise ValueError(f"profile {p.name!r}: search_arch_weight_decay must be None or a number >= 0, got {wd!r}")
+    for name in ("retrain_epochs", "retrain_channels"):
+        value = getattr(p, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"profile {p.name!r}: {name} must be None or a positive integer, got {value!r}")
+    if p.retrain_lr is not None and not (isinstance(p.retrain_lr, int | float) and p.retrain_lr > 0):
+        raise ValueError(f"profile {p.name!r}: retrain_lr must be None or a positive number, got {p.retrain_lr!r}")
+    if p.retrain_warmup_epochs is not None and not (
+        isinstance(p.retrain_warmup_epochs, int) and 0 <= p.retrain_warmup_epochs < (p.retrain_epochs or 2**31)
+    ):
+        raise ValueError(
+            f"profile {p.name!r}: retrain_warmup_epochs must be None or in [0, retrain_epochs), "
+            f"got {p.retrain_warmup_epochs!r}"
+        )
     if p.scale_jitter is not None:
         low, high = p.scale_jitter
         if not (p.crop_size <= low <= high):

@@ -188,7 +188,8 @@ def evaluate_run(
     model.to("cuda" if config.device != "cpu" and torch.cuda.is_available() else "cpu")
     data_dir = state["data"] if data_dir is None else data_dir
     resize = None if config.scale_jitter is None else config.scale_jitter[0]
-    result = {"run": str(run), "epoch": state["epoch"], "space": genotype.space, "data": str(data_dir),
+    space = None if genotype is None else genotype.space  # a baseline's run has no genotype
+    result = {"run": str(run), "epoch": state["epoch"], "space": space, "data": str(data_dir),
               "classes": list(state["classes"])}  # fmt: skip
     frames = config.num_segments * config.frames_per_segment
     for level, (clips, crops) in (("clip", (1, 1)), ("video", tuple(views))):

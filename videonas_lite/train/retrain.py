@@ -120,7 +120,7 @@ class RetrainConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile, space: str = "peng", **overrides) -> RetrainConfig:
-        """The profile's data, batch, seed and device; the paper's recipe and network unless ``overrides`` say.
+        """The profile's data, batch, seed, device and ``retrain_*`` fields; the rest the paper's, unless overridden.
 
         ``overrides`` are fields of this class; ``None`` values are ignored. An ``epochs`` override without a
         ``warmup_epochs`` keeps the paper's warm-up as the same share of the epochs (PV-NAS 16 of 128, rounded).
@@ -136,7 +136,11 @@ class RetrainConfig:
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise ValueError(f"unknown retrain setting(s) {unknown}; known: {sorted(fields)}")
-        settings.update({k: v for k, v in overrides.items() if v is not None})
+        recipe = dict(epochs=profile.retrain_epochs, lr=profile.retrain_lr, warmup_epochs=profile.retrain_warmup_epochs,
+                      channels=profile.retrain_channels)  # fmt: skip
+        overrides = {**{k: v for k, v in recipe.items() if v is not None},
+                     **{k: v for k, v in overrides.items() if v is not None}}  # fmt: skip
+        settings.update(overrides)
         if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
             paper = PAPER_RECIPES[space]
             share = round(paper["warmup_epochs"] / paper["epochs"] * settings["epochs"])
