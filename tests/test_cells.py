@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cells import MixedOp, SearchCell, edge_list
 from videonas_lite.nas.cost import count_parameters
 from videonas_lite.nas.networks import SearchNetwork, peng_search_net, pvnas_search_net
@@ -35,7 +35,7 @@ def _randn(*shape: int) -> torch.Tensor:
 def test_mixed_op_is_the_softmax_weighted_sum(op_set, stride):
     """PV-NAS Eq. 2: o_bar(x) = sum_o exp(alpha_o) / sum_o' exp(alpha_o') * o(x), built here by hand."""
     torch.manual_seed(stride)
-    names = O.op_names(op_set)
+    names = ops.op_names(op_set)
     mixed = MixedOp(3, stride, names).double().train()
     x, alpha = _randn(2, 3, 3, 6, 6), 2 * _randn(len(names))
     weights = alpha.exp() / alpha.exp().sum()
@@ -54,7 +54,7 @@ def test_mixed_op_of_zero_only_gives_zeros_of_the_strided_shape():
 
 def test_search_pools_are_followed_by_an_affine_free_bn():
     """DARTS's rule, kept here: a pool's output is normalised like the conv ops' outputs."""
-    mixed = MixedOp(2, 1, O.op_names("peng"))
+    mixed = MixedOp(2, 1, ops.op_names("peng"))
     for name, op in zip(mixed.op_names, mixed.ops, strict=True):
         if name.endswith("Pool_3"):
             assert isinstance(op[-1], nn.BatchNorm3d) and not op[-1].affine
@@ -138,8 +138,8 @@ def test_pvnas_network_shapes(size):
     assert {k: tuple(a.shape) for k, a in net.alphas.items()} == {
         "S-NC": (14, 6), "S-RC": (14, 6), "T-NC": (14, 8), "T-RC": (14, 8)
     }  # fmt: skip
-    assert net.op_names["S-NC"] == O.op_names("pvnas_spatial")
-    assert net.op_names["T-RC"] == O.op_names("pvnas_temporal")
+    assert net.op_names["S-NC"] == ops.op_names("pvnas_spatial")
+    assert net.op_names["T-RC"] == ops.op_names("pvnas_temporal")
 
 
 @pytest.mark.parametrize(("name", "shape"), [("APool_3", (1, 2, 3, 2, 2)), ("APool_3", (1, 2, 2, 8, 8)),
@@ -147,8 +147,8 @@ def test_pvnas_network_shapes(size):
 def test_average_pools_accept_inputs_smaller_than_the_kernel(name, shape):
     """Like the max pools (checked first): 'same' padding keeps (T, H, W) for any size >= 1."""
     x = torch.randn(*shape)
-    assert O.make_op(name.replace("ave", "max").replace("APool", "MPool"), 2, 1, False)(x).shape == shape
-    assert O.make_op(name, 2, 1, False)(x).shape == shape
+    assert ops.make_op(name.replace("ave", "max").replace("APool", "MPool"), 2, 1, False)(x).shape == shape
+    assert ops.make_op(name, 2, 1, False)(x).shape == shape
 
 
 def test_pvnas_network_accepts_8x8_clips():
@@ -184,7 +184,7 @@ OP_PARAMS = {  # weights of one op with C channels at stride s (search BNs are a
 
 def cell_params_closed_form(c_pp: int, c_p: int, c: int, reduction: bool, op_set: str, nodes: int) -> int:
     """Preprocessing (C_pp C + C_p C, also as a factorized reduce) + sum over the M edges of every op's weights."""
-    names = O.op_names(op_set)
+    names = ops.op_names(op_set)
     edges = sum(OP_PARAMS[n](c, 2 if reduction and src < 2 else 1) for src, _ in edge_list(nodes) for n in names)
     return c_pp * c + c_p * c + edges
 
@@ -195,16 +195,16 @@ def cell_params_closed_form(c_pp: int, c_p: int, c: int, reduction: bool, op_set
     ("pvnas_spatial", False, False), ("pvnas_spatial", True, True), ("pvnas_temporal", True, False),
 ])  # fmt: skip
 def test_search_cell_parameter_count_closed_form(op_set, reduction, reduction_prev, c):
-    assert set(O.op_names(op_set)) <= set(OP_PARAMS)
+    assert set(ops.op_names(op_set)) <= set(OP_PARAMS)
     for nodes in (1, 4):
-        cell = SearchCell(5, 7, c, reduction, reduction_prev, O.op_names(op_set), nodes)
+        cell = SearchCell(5, 7, c, reduction, reduction_prev, ops.op_names(op_set), nodes)
         assert count_parameters(cell) == cell_params_closed_form(5, 7, c, reduction, op_set, nodes)
 
 
 def test_closed_form_example_peng_normal_cell():
     """One number written out: Peng's normal cell, C = 4, n = 4, inputs of 12 channels (the stem's 3C)."""
     per_edge = 16 + 12 * 16 + (9 * 4 + 16) + (12 * 4 + 16)  # Conv_1, Conv_3, SpeConv_3, DilConv_3
-    cell = SearchCell(12, 12, 4, False, False, O.op_names("peng"), 4)
+    cell = SearchCell(12, 12, 4, False, False, ops.op_names("peng"), 4)
     assert count_parameters(cell) == 2 * 12 * 4 + 14 * per_edge == 4632
 
 

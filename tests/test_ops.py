@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cost import count_flops, count_parameters, impulse_footprint, op_table
 
-ALL_OPS = [(set_name, op) for set_name, ops in O.OP_SETS.items() for op in ops]
+ALL_OPS = [(set_name, op) for set_name, op_set in ops.OP_SETS.items() for op in op_set]
 UNIQUE_OPS = sorted({op for _, op in ALL_OPS})
 CL3D = torch.channels_last_3d
 
@@ -44,7 +44,7 @@ def test_output_shape_keeps_time_and_strides_space_to_the_ceiling(op_set, name):
         for h, w in [(7, 8), (8, 7), (5, 10)]:
             for affine in (False, True):
                 x = clip(c=6, t=3, h=h, w=w)
-                y = O.OP_SETS[op_set][name](6, stride, affine)(x)
+                y = ops.OP_SETS[op_set][name](6, stride, affine)(x)
                 assert y.shape == (2, 6, 3, math.ceil(h / stride), math.ceil(w / stride)), (stride, h, w, affine)
                 assert y.dtype == x.dtype and torch.isfinite(y).all()
 
@@ -53,7 +53,7 @@ def test_output_shape_keeps_time_and_strides_space_to_the_ceiling(op_set, name):
 def test_channels_last_clips_give_the_same_output(name):
     """Search networks store clips channels_last_3d, where kernels.py runs the ops as 2D ops on views."""
     for stride in (1, 2):
-        op = O.make_op(name, 5, stride, affine=True).eval()
+        op = ops.make_op(name, 5, stride, affine=True).eval()
         x = clip(c=5, t=4, h=7, w=6)
         expected = op(x)
         got = op(x.contiguous(memory_format=CL3D))
@@ -62,13 +62,13 @@ def test_channels_last_clips_give_the_same_output(name):
 
 def test_a_stride_other_than_1_or_2_is_refused():
     with pytest.raises(ValueError, match="stride must be 1 or 2"):
-        O.make_op("Conv_3", 4, stride=3)
+        ops.make_op("Conv_3", 4, stride=3)
 
 
 def test_zero_returns_strided_zeros_and_has_nothing_to_learn():
     x = clip(h=7, w=8)
     for stride in (1, 2):
-        op = O.make_op("Zero", 4, stride)
+        op = ops.make_op("Zero", 4, stride)
         y = op(x)
         assert y.shape == (2, 4, 3, math.ceil(7 / stride), math.ceil(8 / stride))
         assert not y.any()
@@ -77,7 +77,7 @@ def test_zero_returns_strided_zeros_and_has_nothing_to_learn():
 
 def test_search_ops_normalise_with_batch_statistics_even_in_eval_mode():
     """ops.bn: affine-free BN without running stats in search (affine=False); affine with running stats derived."""
-    search, derived = O.make_op("Conv_3", 4, affine=False).eval(), O.make_op("Conv_3", 4, affine=True)
+    search, derived = ops.make_op("Conv_3", 4, affine=False).eval(), ops.make_op("Conv_3", 4, affine=True)
     assert count_parameters(search) == count_parameters(derived) - 2 * 4
     y = search(clip(t=4) * 3 + 1)
     torch.testing.assert_close(y.mean(dim=(0, 2, 3, 4)), torch.zeros(4), atol=1e-5, rtol=0)
@@ -119,17 +119,17 @@ def test_parameter_count_matches_the_closed_form(name):
         else:
             weights, bns = WEIGHTS[name]
         expected = weights(c) + (2 * c * bns if affine else 0)
-        assert count_parameters(O.make_op(name, c, stride, affine)) == expected, (c, stride, affine)
+        assert count_parameters(ops.make_op(name, c, stride, affine)) == expected, (c, stride, affine)
 
 
 def test_the_strided_skip_has_c_squared_weights_for_odd_c_too():
     for c in (3, 5, 7):
-        assert count_parameters(O.make_op("Skip_Con", c, 2, affine=False)) == c * c
+        assert count_parameters(ops.make_op("Skip_Con", c, 2, affine=False)) == c * c
 
 
 def test_peng_conv_3_and_pvnas_3_plus_3x3_are_the_same_module():
     """ops.py: ReLU-Conv2D-Conv1D-BN is both Peng's Conv_3 and PV-NAS's 3+3x3 temporal conv."""
-    a, b = O.make_op("Conv_3", 6), O.make_op("3+3x3 temporal conv", 6)
+    a, b = ops.make_op("Conv_3", 6), ops.make_op("3+3x3 temporal conv", 6)
     assert type(a) is type(b)
     assert [tuple(p.shape) for p in a.parameters()] == [tuple(p.shape) for p in b.parameters()]
 
@@ -149,7 +149,7 @@ def test_flops_of_2plus1d_versus_3d_conv(c, t, h, w, stride):
     x = torch.randn(1, c, t, h, w)
     ho, wo = math.ceil(h / stride), math.ceil(w / stride)
     full = nn.Conv3d(c, c, 3, stride=(1, stride, stride), padding=1, bias=False)
-    factorised = O.Conv2Plus1D(c, c, k=3, t=3, stride=stride)
+    factorised = ops.Conv2Plus1D(c, c, k=3, t=3, stride=stride)
     assert count_flops(full, x) == conv_flops(27, c, c, t * ho * wo)
     assert count_flops(factorised, x) == conv_flops(9, c, c, t * ho * wo) + conv_flops(3, c, c, t * ho * wo)
     assert count_flops(factorised, x) * 27 == count_flops(full, x) * 12
@@ -165,21 +165,21 @@ def test_flops_of_the_separable_convs_put_the_stride_on_the_first_spatial_kernel
     spe = (
         conv_flops(3, 1, c, t * ho * w) + conv_flops(3, 1, c, out) + conv_flops(3, 1, c, out) + conv_flops(1, c, c, out)
     )
-    assert count_flops(O.make_op("SpeConv_3", c, stride), x) == spe
+    assert count_flops(ops.make_op("SpeConv_3", c, stride), x) == spe
     dil = conv_flops(9, 1, c, out) + conv_flops(3, 1, c, out) + conv_flops(1, c, c, out)
-    assert count_flops(O.make_op("DilConv_3", c, stride), x) == dil
+    assert count_flops(ops.make_op("DilConv_3", c, stride), x) == dil
     # DARTS sep_conv: the strided block, then a stride-1 block on the reduced map
     sep = 2 * (conv_flops(9, 1, c, out) + conv_flops(1, c, c, out))
-    assert count_flops(O.make_op("1x3x3 separable conv", c, stride), x) == sep
+    assert count_flops(ops.make_op("1x3x3 separable conv", c, stride), x) == sep
 
 
 def test_op_table_lists_every_op_of_both_papers_once_with_its_costs():
     c, shape = 4, (4, 10, 10)
     rows = op_table(c, shape)
-    assert [r.op for r in rows if r.paper == "Peng 2019"] == list(O.PENG_OPS)
+    assert [r.op for r in rows if r.paper == "Peng 2019"] == list(ops.PENG_OPS)
     pvnas = [r.op for r in rows if r.paper == "PV-NAS 2020"]
-    assert sorted(pvnas) == sorted(O.PVNAS_TEMPORAL_OPS) and len(pvnas) == len(set(pvnas))
-    assert {r.op for r in rows if r.op_set == "O_t"} == set(O.PVNAS_TEMPORAL_OPS) - set(O.PVNAS_SPATIAL_OPS)
+    assert sorted(pvnas) == sorted(ops.PVNAS_TEMPORAL_OPS) and len(pvnas) == len(set(pvnas))
+    assert {r.op for r in rows if r.op_set == "O_t"} == set(ops.PVNAS_TEMPORAL_OPS) - set(ops.PVNAS_SPATIAL_OPS)
     by_op = {(r.paper, r.op): r for r in rows}
     assert by_op["Peng 2019", "Conv_3"].flops == conv_flops(12, c, c, math.prod(shape))
     assert by_op["Peng 2019", "Conv_3"].params == 12 * c * c + 2 * c
@@ -213,7 +213,7 @@ FOOTPRINTS = {
 @pytest.mark.parametrize("name", UNIQUE_OPS)
 def test_impulse_footprint_of_every_op(name):
     for affine in (False, True):
-        reached = impulse_footprint(O.make_op(name, 3, 1, affine), 3, (5, 9, 9))
+        reached = impulse_footprint(ops.make_op(name, 3, 1, affine), 3, (5, 9, 9))
         if name == "Zero":
             assert not reached.any()
             continue
@@ -227,7 +227,7 @@ def test_impulse_footprint_of_every_op(name):
 
 def test_dilconv_3_sees_a_5x5_spatial_field_by_gradient_support():
     """Peng Sec. 2.1: "'DilConv_3' has a spatial perspective filed of 5 x 5". Independent of impulse_footprint."""
-    op = O.make_op("DilConv_3", 3, 1, affine=True).eval()
+    op = ops.make_op("DilConv_3", 3, 1, affine=True).eval()
     x = (torch.rand(1, 3, 5, 9, 9) + 0.1).requires_grad_()  # positive: the leading ReLU passes everything
     op(x)[0, 0, 2, 4, 4].backward()
     support = x.grad.abs().amax(dim=(0, 1)) > 0
@@ -237,7 +237,7 @@ def test_dilconv_3_sees_a_5x5_spatial_field_by_gradient_support():
 
 
 def test_speconv_3_support_is_3x3_in_space_and_3_in_time_by_gradient_support():
-    op = O.make_op("SpeConv_3", 3, 1, affine=True).eval()
+    op = ops.make_op("SpeConv_3", 3, 1, affine=True).eval()
     x = (torch.rand(1, 3, 5, 9, 9) + 0.1).requires_grad_()
     op(x)[0, 1, 2, 4, 4].backward()
     support = x.grad.abs().amax(dim=(0, 1)) > 0
@@ -256,8 +256,8 @@ def test_peng_3d_pools_equal_a_spatial_then_a_temporal_pool(kind, stride, memory
     """ops.py: one 3x3x3 pool == the 1x3x3 pool then the 3x1x1 pool (the average excludes the padding)."""
     x = clip(c=3, t=5, h=7, w=8).contiguous(memory_format=memory_format)
     name = "MPool_3" if kind == "max" else "APool_3"
-    y = O.make_op(name, 3, stride)(x)
-    composed = O.Pool(kind, (3, 1, 1), 1)(O.Pool(kind, (1, 3, 3), stride)(x))
+    y = ops.make_op(name, 3, stride)(x)
+    composed = ops.Pool(kind, (3, 1, 1), 1)(ops.Pool(kind, (1, 3, 3), stride)(x))
     pad, s = (1, 1, 1), (1, stride, stride)
     if kind == "max":
         reference = F.max_pool3d(x, 3, s, pad)
@@ -268,7 +268,7 @@ def test_peng_3d_pools_equal_a_spatial_then_a_temporal_pool(kind, stride, memory
 
 
 def test_average_pool_excludes_the_padding():
-    y = O.make_op("APool_3", 1)(torch.ones(1, 1, 3, 4, 5))
+    y = ops.make_op("APool_3", 1)(torch.ones(1, 1, 3, 4, 5))
     torch.testing.assert_close(y, torch.ones_like(y))
 
 
@@ -280,7 +280,7 @@ def test_strided_skip_is_two_1x1_convs_on_the_even_and_odd_grids(hw):
     """DARTS's factorized reduce, with the odd grid zero-padded at the far edge so both halves have ceil(H/2)."""
     h, w = hw
     c = 5
-    op = O.make_op("Skip_Con", c, 2, affine=True).eval()
+    op = ops.make_op("Skip_Con", c, 2, affine=True).eval()
     x = clip(c=c, t=2, h=h, w=w)
     r = F.relu(x)
     even = F.conv3d(r[..., ::2, ::2], op.conv_even.weight)
@@ -293,7 +293,7 @@ def test_strided_skip_is_two_1x1_convs_on_the_even_and_odd_grids(hw):
 
 
 def test_strided_skip_halves_see_disjoint_pixel_grids():
-    op = O.make_op("Skip_Con", 4, 2, affine=True).eval()
+    op = ops.make_op("Skip_Con", 4, 2, affine=True).eval()
     x = clip(c=4, t=2, h=7, w=7)
     moved = x.clone()
     moved[..., 1::2, 1::2] += 5.0  # change only the odd grid
@@ -317,7 +317,7 @@ def test_time_classes_cover_every_op():
 @pytest.mark.parametrize("name", UNIQUE_OPS)
 def test_which_ops_commute_with_time_reversal(name):
     """Spatial ops and Peng's (symmetric) pools commute with reversing time; learnt temporal convs do not."""
-    op = O.make_op(name, 4, 1, affine=True).eval()
+    op = ops.make_op(name, 4, 1, affine=True).eval()
     x = clip(c=4, t=6, h=6, w=6)
     commutes = torch.allclose(op(x.flip(2)), op(x).flip(2), atol=1e-5)
     assert commutes == (name not in TEMPORAL_CONVS)
@@ -325,7 +325,7 @@ def test_which_ops_commute_with_time_reversal(name):
 
 @pytest.mark.parametrize("name", UNIQUE_OPS)
 def test_which_output_frames_a_changed_input_frame_reaches(name):
-    op = O.make_op(name, 4, 1, affine=True).eval()
+    op = ops.make_op(name, 4, 1, affine=True).eval()
     x = clip(c=4, t=7, h=6, w=6)
     moved = x.clone()
     moved[:, :, 3] += torch.rand_like(moved[:, :, 3]) + 0.5
@@ -339,28 +339,28 @@ def test_which_output_frames_a_changed_input_frame_reaches(name):
 
 def test_unknown_op_names_raise_a_key_error_naming_the_known_ops():
     with pytest.raises(KeyError, match=r"unknown op 'Conv_5'; known ops: .*'Conv_3'.*'SpeConv_3'"):
-        O.make_op("Conv_5", 4)
+        ops.make_op("Conv_5", 4)
     with pytest.raises(KeyError, match="unknown op set"):
-        O.op_names("darts")
+        ops.op_names("darts")
 
 
 @pytest.mark.parametrize(
     ("alias", "key"), [("SepConv_3", "SpeConv_3"), ("MaxPool_3", "MPool_3"), ("AvgPool_3", "APool_3"), ("none", "Zero")]
 )
 def test_aliases_resolve_to_the_papers_spelling(alias, key):
-    assert O.canonical(alias) == key
-    a, b = O.make_op(alias, 4), O.make_op(key, 4)
+    assert ops.canonical(alias) == key
+    a, b = ops.make_op(alias, 4), ops.make_op(key, 4)
     assert type(a) is type(b) and count_parameters(a) == count_parameters(b)
     assert repr(a) == repr(b)
 
 
 def test_registries_list_the_papers_ops_in_order():
-    assert O.op_names("peng") == (
+    assert ops.op_names("peng") == (
         "Conv_1", "Conv_3", "SpeConv_3", "DilConv_3", "MPool_3", "APool_3", "Skip_Con", "Zero",
     )  # fmt: skip
-    assert len(O.PVNAS_SPATIAL_OPS) == 6 and len(O.PVNAS_TEMPORAL_OPS) == 8
-    assert set(O.PVNAS_SPATIAL_OPS) < set(O.PVNAS_TEMPORAL_OPS)
-    assert O.op_names(("SepConv_3", "Zero")) == ("SpeConv_3", "Zero")
+    assert len(ops.PVNAS_SPATIAL_OPS) == 6 and len(ops.PVNAS_TEMPORAL_OPS) == 8
+    assert set(ops.PVNAS_SPATIAL_OPS) < set(ops.PVNAS_TEMPORAL_OPS)
+    assert ops.op_names(("SepConv_3", "Zero")) == ("SpeConv_3", "Zero")
 
 
 @pytest.mark.parametrize("groups", [1, 4])

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cells import SearchCell, edge_list, num_edges
 from videonas_lite.nas.networks import PVNAS_PLAN
 from videonas_lite.nas.space import (
@@ -26,9 +26,9 @@ from videonas_lite.viz.cells import draw_discrete_cell, draw_search_cell, state_
 
 
 def test_nonzero_ops_are_read_from_the_registries():
-    assert nonzero_ops("peng") == len(O.PENG_OPS) - 1 == 7
-    assert nonzero_ops("pvnas_spatial") == len(O.PVNAS_SPATIAL_OPS) - 1 == 5
-    assert nonzero_ops("pvnas_temporal") == len(O.PVNAS_TEMPORAL_OPS) - 1 == 7
+    assert nonzero_ops("peng") == len(ops.PENG_OPS) - 1 == 7
+    assert nonzero_ops("pvnas_spatial") == len(ops.PVNAS_SPATIAL_OPS) - 1 == 5
+    assert nonzero_ops("pvnas_temporal") == len(ops.PVNAS_TEMPORAL_OPS) - 1 == 7
     assert nonzero_ops(("Conv_1", "none", "Zero")) == 1  # 'none' is an alias of Zero
 
 
@@ -36,7 +36,7 @@ def test_nonzero_ops_are_read_from_the_registries():
 @pytest.mark.parametrize("op_set", ["peng", "pvnas_spatial", "pvnas_temporal"])
 def test_cell_choices_is_the_papers_product(nodes, op_set):
     """PV-NAS Sec. 3.1.3: prod_{k=1}^{n} (k+1)k/2 * |O \\ {Zero}|^2, as an exact int."""
-    o = len(O.op_names(op_set)) - 1
+    o = len(ops.op_names(op_set)) - 1
     expected = 1
     for k in range(1, nodes + 1):
         expected *= (k + 1) * k // 2 * o**2
@@ -151,14 +151,14 @@ def test_search_cell_drawing_has_every_edge(nodes):
     dot = draw_search_cell(nodes)
     arrows = _arrows(dot.source)
     assert len(_nodes(dot.source)) == 2 + nodes + 1
-    ops = [a for a in arrows if a[1] != "out"]
+    op_edges = [a for a in arrows if a[1] != "out"]
     concat = [a for a in arrows if a[1] == "out"]
-    assert len(ops) == num_edges(nodes) and len(concat) == nodes
-    assert sorted((s, t) for s, t, _ in ops) == sorted((state_id(s), state_id(2 + t)) for s, t in edge_list(nodes))
+    assert len(op_edges) == num_edges(nodes) and len(concat) == nodes
+    assert sorted((s, t) for s, t, _ in op_edges) == sorted((state_id(s), state_id(2 + t)) for s, t in edge_list(nodes))
 
 
 def test_search_cell_drawing_weighted_by_the_strongest_non_zero_op():
-    names = O.op_names("peng")
+    names = ops.op_names("peng")
     alpha = torch.zeros(num_edges(2), len(names))
     alpha[:, names.index("Zero")] = 10.0  # Zero dominates every edge, but is never the drawn op
     alpha[0, names.index("Conv_3")] = 5.0

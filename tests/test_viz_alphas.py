@@ -16,12 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.genotype import derive_cell
 from videonas_lite.train.search import SearchConfig, run_search
 from videonas_lite.viz import alphas as A
 
-PENG = O.op_names("peng")
+PENG = ops.op_names("peng")
 TINY_SEARCH = SearchConfig(space="peng", order="first", epochs=2, batch_size=2, channels=2, crop_size=24,
                            num_segments=2, frames_per_segment=2)  # fmt: skip
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cells import edge_list, num_edges
 
 __all__ = [
@@ -64,8 +64,8 @@ def _parameter_free_ops() -> frozenset[str]:
     Read off the modules, not typed: the pools, ``Skip_Con`` and ``Identity``. At stride 2 a skip becomes a
     factorized reduce with 1x1x1 convs; PV-NAS Sec. 3.3 still counts skip connections as parameter-free.
     """
-    names = {name for ops in O.OP_SETS.values() for name in ops if name not in O.ZERO_NAMES}
-    return frozenset(n for n in names if not any(True for _ in O.make_op(n, 4, stride=1, affine=True).parameters()))
+    names = {name for op_set in ops.OP_SETS.values() for name in op_set if name not in ops.ZERO_NAMES}
+    return frozenset(n for n in names if not any(True for _ in ops.make_op(n, 4, stride=1, affine=True).parameters()))
 
 
 PARAMETER_FREE: frozenset[str] = _parameter_free_ops()
@@ -113,7 +113,7 @@ def derive_cell(op_weights: torch.Tensor | Sequence, op_names: Sequence[str], no
     if tuple(op_weights.shape) != (num_edges(nodes), len(op_names)):
         shape = (num_edges(nodes), len(op_names))
         raise ValueError(f"expected op weights of shape {shape}, got {tuple(op_weights.shape)}")
-    nonzero = [k for k, name in enumerate(op_names) if name not in O.ZERO_NAMES]
+    nonzero = [k for k, name in enumerate(op_names) if name not in ops.ZERO_NAMES]
     incoming: dict[int, list[tuple[float, str, int]]] = {i: [] for i in range(nodes)}
     for row, (src, node) in zip(op_weights.tolist(), edge_list(nodes), strict=True):
         k = max(nonzero, key=lambda j: row[j])  # max returns the first of equals: the op listed first
@@ -357,7 +357,7 @@ def _parse_cells(cells: Any, where: str) -> dict[str, list[Edge]]:
                 got = json.dumps(edge, default=str)
                 raise GenotypeError(f"{where}: cells.{kind}[{i}]: expected [op, source state, target node] "
                                     f"as [string, integer, integer], got {got}")  # fmt: skip
-            out[kind].append((O.canonical(edge[0]), edge[1], edge[2]))
+            out[kind].append((ops.canonical(edge[0]), edge[1], edge[2]))
     return out
 
 
@@ -380,10 +380,10 @@ def _check(space: str, nodes: int, cells: Mapping[str, Sequence[Edge]], where: s
         edges = [tuple(e) for e in cells[kind]]
         for i, (op, src, node) in enumerate(edges):
             at = f"{where}: cells.{kind}[{i}]"
-            if op in O.ZERO_NAMES:
+            if op in ops.ZERO_NAMES:
                 raise GenotypeError(f"{at}: {op!r} is no op of a derived edge (it keeps the strongest non-Zero op)")
             if op not in op_names:
-                allowed = ", ".join(n for n in op_names if n not in O.ZERO_NAMES)
+                allowed = ", ".join(n for n in op_names if n not in ops.ZERO_NAMES)
                 raise GenotypeError(f"{at}: unknown op {op!r} for a {kind} cell (expected one of {allowed})")
             if not 0 <= node < nodes:
                 raise GenotypeError(f"{at}: target node {node} does not exist (nodes 0..{nodes - 1})")
@@ -419,5 +419,5 @@ def kept_op_weights(
 
 def parameter_free_share(genotype: Mapping[str, Sequence[Edge]]) -> float:
     """The share of parameter-free ops in a genotype (PV-NAS Sec. 3.3: a collapsed search picks mostly these)."""
-    ops = [op for cell in genotype.values() for op, _, _ in cell]
-    return sum(op in PARAMETER_FREE for op in ops) / len(ops)
+    chosen = [op for cell in genotype.values() for op, _, _ in cell]
+    return sum(op in PARAMETER_FREE for op in chosen) / len(chosen)

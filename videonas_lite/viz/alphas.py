@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cells import edge_list, num_edges
 from videonas_lite.nas.genotype import PARAMETER_FREE
 from videonas_lite.nas.networks import PVNAS_PLAN, peng_search_net
@@ -82,7 +82,7 @@ def known_op_names() -> dict[str, tuple[str, ...]]:
     ``T-RC`` (O_t), read off the network builders.
     """
     names = dict(peng_search_net(2, channels=2, nodes=1).op_names)
-    names.update({kind: O.op_names(op_set) for kind, op_set, _ in PVNAS_PLAN})
+    names.update({kind: ops.op_names(op_set) for kind, op_set, _ in PVNAS_PLAN})
     return names
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import graphviz
 import torch
 
-from videonas_lite.nas import ops as O
+from videonas_lite.nas import ops
 from videonas_lite.nas.cells import edge_list, num_edges
 from videonas_lite.nas.cost import temporal_extent
 from videonas_lite.nas.genotype import PARAMETER_FREE, Genotype, space_cells
@@ -78,10 +78,10 @@ def strongest_ops(weights: torch.Tensor, op_names: Sequence[str], exclude_zero: 
 
     ``Zero`` is skipped when ``exclude_zero`` (DARTS's derivation rule: the strongest *non-zero* op).
     """
-    names = O.op_names(tuple(op_names))
+    names = ops.op_names(tuple(op_names))
     if weights.dim() != 2 or weights.shape[1] != len(names):
         raise ValueError(f"expected weights of shape (M, {len(names)}) for ops {names}, got {tuple(weights.shape)}")
-    allowed = [i for i, n in enumerate(names) if not (exclude_zero and n in O.ZERO_NAMES)]
+    allowed = [i for i, n in enumerate(names) if not (exclude_zero and n in ops.ZERO_NAMES)]
     if not allowed:
         raise ValueError(f"op set {names} has no op besides Zero")
     sub = weights.detach().float().cpu()[:, allowed]
@@ -116,7 +116,7 @@ def draw_search_cell(
         if weights.shape[0] != m:
             raise ValueError(f"a cell of {nodes} nodes has {m} edges, got alpha/weights with {weights.shape[0]} rows")
         strongest = strongest_ops(weights, op_names)
-        index = {n: i for i, n in enumerate(O.op_names(tuple(op_names)))}
+        index = {n: i for i, n in enumerate(ops.op_names(tuple(op_names)))}
     for e, (src, node) in enumerate(edge_list(nodes)):
         if strongest is None:
             dot.edge(state_id(src), state_id(2 + node), color="gray30")
@@ -133,11 +133,11 @@ def draw_search_cell(
 def edge_style(op: str) -> dict[str, str]:
     """Graphviz attributes of a derived edge carrying ``op``: colour by temporal extent, width by parameters."""
     try:
-        frames = temporal_extent(O.canonical(op))
+        frames = temporal_extent(ops.canonical(op))
     except KeyError:  # not a registry op (a hand-made cell): drawn grey
         frames = None
     colour = UNKNOWN if frames is None else TEMPORAL if frames > 1 else SPATIAL
-    return {"color": colour, "fontcolor": colour, "penwidth": WIDTH[O.canonical(op) not in PARAMETER_FREE]}
+    return {"color": colour, "fontcolor": colour, "penwidth": WIDTH[ops.canonical(op) not in PARAMETER_FREE]}
 
 
 def legend() -> str:
@@ -193,8 +193,8 @@ def cell_title(genotype: Genotype, kind: str) -> str:
     role = "reduction cell" if genotype.reduction(kind) else "normal cell"
     if genotype.space == "peng":
         return f"Peng: {role}"
-    ops = space_cells(genotype.space)[kind][0]
-    temporal = any(temporal_extent(op) > 1 for op in ops if op not in O.ZERO_NAMES)
+    op_set = space_cells(genotype.space)[kind][0]
+    temporal = any(temporal_extent(op) > 1 for op in op_set if op not in ops.ZERO_NAMES)
     return f"PV-NAS: {kind}, {'temporal' if temporal else 'spatial'} {role}"
 
 
