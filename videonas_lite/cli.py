@@ -233,6 +233,14 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``videonas`` parser; every choice list is the package's own constant (these imports load torch)."""
+    from videonas_lite.data.probes import FEATURES
+    from videonas_lite.nas.bilevel import DIFFERENCES, ORDERS
+    from videonas_lite.nas.genotype import SPACES
+    from videonas_lite.profiles import DEVICES, PROFILES
+    from videonas_lite.train.optim import SCHEDULES
+
+    profile_help = f"one of {', '.join(PROFILES)} (profiles.py)"
     parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -250,33 +258,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("reproduce", help="execute the notebook series with papermill")
-    r.add_argument("--profile", default="default")
+    r.add_argument("--profile", default="default", help=profile_help)
     r.add_argument("--out", default=None, help="default: runs/<profile>")
     r.add_argument("--no-html", action="store_true", help="skip the HTML export")
     r.set_defaults(func=_reproduce)
 
     p = sub.add_parser("probe", help="can order-free features classify this dataset? (frame average vs differences)")
     p.add_argument("--data", required=True, help="a dataset folder in UCF101 layout")
-    p.add_argument("--features", nargs="+", default=None)
+    p.add_argument("--features", nargs="+", choices=list(FEATURES), default=None, help="default: all")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results here")
     p.set_defaults(func=_probe)
 
     q = sub.add_parser("search", help="search a cell (records and checkpoints in the run folder)")
-    q.add_argument("--space", choices=("peng", "pvnas"), default="peng")
-    q.add_argument("--order", choices=("first", "second", "one-level"), default="first")
-    q.add_argument("--schedule", choices=("cosine", "step"), default=None, help="default: the paper's")
-    q.add_argument("--profile", default="default")
+    q.add_argument("--space", choices=SPACES, default="peng")
+    q.add_argument("--order", choices=ORDERS, default="first")
+    q.add_argument("--schedule", choices=SCHEDULES, default=None, help="default: the paper's")
+    q.add_argument("--profile", default="default", help=profile_help)
     q.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
     q.add_argument("--epochs", type=int, default=None, help="default: the profile's search_epochs")
     q.add_argument(
         "--difference",
-        choices=("central", "forward", "exact"),
+        choices=DIFFERENCES,
         default=None,
         help="second order's HVP: central or forward difference, or exact (default: central, as DARTS)",
     )
-    q.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
+    q.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
     q.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
@@ -290,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("retrain", help="train a genotype's derived network from scratch (records, checkpoints)")
     t.add_argument("--genotype", required=True, help="a genotype.json (videonas derive writes one)")
-    t.add_argument("--profile", default="default", help="data, batch size, seed and device")
+    t.add_argument("--profile", default="default", help=f"data, batch size, seed and device: {profile_help}")
     t.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -302,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--layers", type=int, default=None, help="Peng's depth (default 6)")
     t.add_argument("--k", type=int, default=None, help="PV-NAS's normal cells between reductions (default 1)")
     t.add_argument("--drop-path", type=float, default=None, help="default: the paper's (Peng 0, PV-NAS 0.1)")
-    t.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
+    t.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
     t.set_defaults(func=_retrain)
 
     e = sub.add_parser("evaluate", help="score a retrained run: accuracy, confusion matrix, size, FLOPs")
@@ -314,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="train the searched network, the baselines and random cells; a table")
     c.add_argument("--genotype", required=True, help="the searched genotype.json (videonas derive writes one)")
-    c.add_argument("--profile", default="default", help="data, batch size and device")
+    c.add_argument("--profile", default="default", help=f"data, batch size and device: {profile_help}")
     c.add_argument("--data", default=None, help="dataset folder (default: the profile's, generated if embedded)")
     c.add_argument("--out", required=True, help="folder of the runs and of compare.json, compare.md (rerun: resumes)")
     c.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
@@ -323,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--random-cells", type=int, default=5, help="random cells of the space (default 5, PV-NAS)")
     c.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     c.add_argument("--channels", type=int, default=None, help="derived networks' initial channels (default: paper)")
-    c.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="default: the profile's")
+    c.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
     c.set_defaults(func=_compare)
     return parser
 

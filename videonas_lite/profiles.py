@@ -17,7 +17,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROFILES", "Profile", "data_root", "get_profile", "resolve"]
+__all__ = ["DATASETS", "DEVICES", "PROFILES", "Profile", "data_root", "get_profile", "resolve"]
+
+DATASETS = ("embedded", "ucf101", "hmdb51")
+"""Where a profile's videos come from: the generated embedded dataset (data/synthetic.py) or one on disk."""
+DEVICES = ("cpu", "cuda", "auto")
+"""Where a run computes; ``auto`` takes CUDA when torch sees a GPU."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def _validate(p: Profile) -> Profile:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"profile {p.name!r}: {name} must be a positive integer, got {value!r}")
-    if p.dataset not in ("embedded", "ucf101", "hmdb51"):
+    if p.dataset not in DATASETS:
         raise ValueError(f"profile {p.name!r}: dataset must be 'embedded', 'ucf101' or 'hmdb51', got {p.dataset!r}")
     if p.split not in (1, 2, 3):
         raise ValueError(f"profile {p.name!r}: split must be 1, 2 or 3, got {p.split!r}")
@@ -205,7 +210,7 @@ def _validate(p: Profile) -> Profile:
             raise ValueError(
                 f"profile {p.name!r}: scale_jitter must satisfy crop_size <= low <= high, got {p.scale_jitter!r}"
             )
-    if p.device not in ("cpu", "cuda", "auto"):
+    if p.device not in DEVICES:
         raise ValueError(f"profile {p.name!r}: device must be 'cpu', 'cuda' or 'auto', got {p.device!r}")
     return p
 
