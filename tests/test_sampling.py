@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from videonas_lite.data.sampling import (
+    FrameSampler,
     TSNSampler,
     WindowSampler,
     multi_clip_indices,
@@ -131,3 +132,12 @@ def test_empty_video_is_an_error(bad):
         tsn_test_indices(bad, 4, 2)
     with pytest.raises(ValueError, match="num_segments must be >= 1"):
         tsn_test_indices(10, 0, 2)
+
+
+@given(frames, st.sampled_from([TSNSampler(4, 2), TSNSampler(1, 1), WindowSampler(64, 8), WindowSampler(8, 3)]), seeds)
+def test_samplers_keep_the_frame_sampler_contract(L, sampler, seed):
+    """FrameSampler: ``num_frames_out`` int64 indices in range and in temporal order, random or not."""
+    assert isinstance(sampler, FrameSampler)
+    for idx in (sampler(L), sampler(L, np.random.default_rng(seed))):
+        assert idx.dtype == np.int64 and idx.shape == (sampler.num_frames_out,)
+        assert idx.min() >= 0 and idx.max() < L and np.all(np.diff(idx) >= 0)

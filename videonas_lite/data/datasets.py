@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from videonas_lite.data.sampling import TSNSampler
+from videonas_lite.data.sampling import FrameSampler, TSNSampler
 from videonas_lite.data.transforms import as_video
 from videonas_lite.data.video import VideoInfo, VideoReadError, probe_video, read_clip
 
@@ -159,7 +159,7 @@ class VideoClipDataset(Dataset):
         self,
         records: Sequence[VideoRecord],
         classes: Sequence[str],
-        sampler: Callable[..., np.ndarray] | None = None,
+        sampler: FrameSampler | None = None,
         transform: Callable | None = None,
         train: bool = True,
         seed: int = 0,

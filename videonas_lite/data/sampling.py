@@ -15,6 +15,10 @@ Samplers
   frames spread uniformly inside it; centred window at test time.
 * :func:`multi_clip_indices` - ``K`` clips per video for video-level evaluation (scores averaged).
 
+What a dataset asks of a sampler is the :class:`FrameSampler` protocol (after pytorchvideo's
+``ClipSampler``, with the random generator passed in rather than held): :class:`TSNSampler` and
+:class:`WindowSampler` wrap the functions above in it.
+
 The short-video rule (one rule for every sampler)
 -------------------------------------------------
 A clip of ``n`` frames from a video of ``L < n`` frames cannot have distinct frames. Then every
@@ -28,10 +32,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = [
+    "FrameSampler",
     "TSNSampler",
     "WindowSampler",
     "multi_clip_indices",
@@ -133,9 +139,30 @@ def multi_clip_indices(num_frames: int, num_clips: int, num_samples: int, window
     return np.stack([s + uniform_grid(span, num_samples) for s in starts])
 
 
+@runtime_checkable
+class FrameSampler(Protocol):
+    """What :class:`~videonas_lite.data.datasets.VideoClipDataset` asks of a sampler: a video's frame count in,
+    the clip's frame indices out.
+
+    Modelled on pytorchvideo's ``ClipSampler`` (a callable the dataset asks which part of a video to decode),
+    with two differences: it works on frame indices, not seconds, and randomness comes in as an explicit
+    ``numpy.random.Generator`` (the dataset seeds one per ``(seed, epoch, index)``), so a draw can be replayed.
+    ``rng=None`` asks for the deterministic test clip.
+    """
+
+    @property
+    def num_frames_out(self) -> int:
+        """The length of every clip this sampler returns."""
+        ...
+
+    def __call__(self, num_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """``num_frames_out`` int64 indices into a video of ``num_frames`` frames, in temporal order."""
+        ...
+
+
 @dataclass(frozen=True)
 class TSNSampler:
-    """Peng's sampler as a callable: ``sampler(num_frames, rng)`` (random) or ``sampler(num_frames)`` (test)."""
+    """Peng's sampler, a :class:`FrameSampler`: ``sampler(num_frames, rng)`` (train), ``sampler(num_frames)`` (test)."""
 
     num_segments: int = 4
     frames_per_segment: int = 2
@@ -152,7 +179,7 @@ class TSNSampler:
 
 @dataclass(frozen=True)
 class WindowSampler:
-    """PV-NAS's sampler as a callable: random window with ``rng``, centred window without."""
+    """PV-NAS's sampler, a :class:`FrameSampler`: random window with ``rng``, centred window without."""
 
     window: int = 64
     num_samples: int = 8
