@@ -1,8 +1,7 @@
-"""viz/alphas.py: records -> (epochs, edges, ops) arrays, curves, heatmaps, GIF / jshtml, the kernel-free player."""
+"""viz/alphas.py: curves, heatmaps, GIF / jshtml, the kernel-free player (records: test_viz_records.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import matplotlib
@@ -16,33 +15,15 @@ import pytest
 import torch
 from PIL import Image
 
-from videonas_lite.nas import ops
 from videonas_lite.nas.genotype import derive_cell
 from videonas_lite.train.search import SearchConfig, run_search
-from videonas_lite.viz import alphas as A
+from videonas_lite.viz import alphas
+from videonas_lite.viz.records import alpha_history, known_op_names, parameter_free_mass
 
-PENG = ops.op_names("peng")
+from .test_viz_records import PENG, hand_records
+
 TINY_SEARCH = SearchConfig(space="peng", order="first", epochs=2, batch_size=2, channels=2, crop_size=24,
                            num_segments=2, frames_per_segment=2)  # fmt: skip
-
-
-def hand_records(epochs: int = 3, edges: int = 14, seed: int = 0) -> list[dict]:
-    """Records shaped like train/search.py's, with distinct (not normalised) numbers to trace positions."""
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "epoch": e,
-            "train_loss": 2.0 - 0.1 * e,
-            "val_loss": 2.2 - 0.05 * e,
-            "train_eval_loss": 1.9 - 0.1 * e,
-            "val_eval_loss": 2.1 - 0.05 * e,
-            "train_acc": 0.15 * e,
-            "val_acc": 0.1 * e,
-            "alphas_frozen": e == 0,
-            "alpha_softmax": {k: rng.random((edges, len(PENG))).tolist() for k in ("normal", "reduce")},
-        }
-        for e in range(epochs)
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,68 +33,16 @@ def searched(tiny_dataset, tmp_path_factory, one_thread):
     return out, run_search(TINY_SEARCH, tiny_dataset, out, progress=False)
 
 
-def test_history_has_one_epoch_x_edge_x_op_array_per_kind_in_record_order():
-    records = hand_records()
-    history = A.alpha_history(records)
-    assert history.kinds == ("normal", "reduce") and history.nodes == 4
-    assert all(w.shape == (3, 14, 8) for w in history.weights.values())
-    assert history.op_names == {"normal": PENG, "reduce": PENG}
-    for e, i, j in [(0, 0, 0), (2, 13, 7), (1, 5, 3), (2, 0, 6)]:
-        for kind in history.kinds:
-            assert history.weights[kind][e, i, j] == records[e]["alpha_softmax"][kind][i][j]
-    assert list(history.epochs) == [0, 1, 2]
-    labels = history.edge_labels
-    assert labels[:5] == ("c_{k-2}→0", "c_{k-1}→0", "c_{k-2}→1", "c_{k-1}→1", "0→1") and labels[-1] == "2→3"
-
-
-def test_records_json_file_or_run_folder_read_the_same(tmp_path):
-    records = hand_records(epochs=2)
-    (tmp_path / "records.json").write_text(json.dumps(records))
-    by_file, by_folder = A.alpha_history(tmp_path / "records.json"), A.alpha_history(str(tmp_path))
-    for kind in ("normal", "reduce"):
-        np.testing.assert_array_equal(by_file.weights[kind], by_folder.weights[kind])
-    assert A.load_records(tmp_path) == records
-
-
-def test_other_op_sets_and_cell_sizes_with_explicit_op_names():
-    records = [{"epoch": 7, "alpha_softmax": {"x": [[0.25, 0.75]] * 5}}]
-    history = A.alpha_history(records, op_names={"x": ("a", "b")})
-    assert history.nodes == 2 and history.edge_labels == ("c_{k-2}→0", "c_{k-1}→0", "c_{k-2}→1", "c_{k-1}→1", "0→1")
-    assert history.weights["x"].shape == (1, 5, 2) and list(history.epochs) == [7]
-
-
-@pytest.mark.parametrize(
-    ("records", "match"),
-    [
-        ([], "at least one epoch record"),
-        ([{"epoch": 0, "train_loss": 1.0}], "no 'alpha_softmax'"),
-        ({"epoch": 0}, "list of per-epoch dicts"),
-        ([{"alpha_softmax": {"mystery": [[0.5, 0.5]] * 14}}], "no op names"),
-        ([{"alpha_softmax": {"normal": [[0.5, 0.5]] * 14}}], "2 weights per edge, but 8 op names"),
-        ([{"alpha_softmax": {"normal": [[1 / 8] * 8] * 6}}], "6 edges is no cell's edge count"),
-        (
-            [{"alpha_softmax": {"normal": [[0.5] * 8] * 14}}, {"alpha_softmax": {"normal": [[0.5] * 8] * 9}}],
-            "edges x ops table of numbers",
-        ),
-    ],
-)
-def test_bad_records_raise_value_errors_naming_what_was_expected(records, match):
-    with pytest.raises(ValueError, match=match):
-        A.alpha_history(records)
-
-
-def test_missing_records_file_and_bad_scale_are_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"records\.json"):
-        A.load_records(tmp_path)
+def test_bad_scale_and_no_records_are_reported():
     with pytest.raises(ValueError, match="scale must be one of"):
-        A.plot_alphas(hand_records(), scale="log")
+        alphas.plot_alphas(hand_records(), scale="log")
     with pytest.raises(ValueError, match="at least one epoch record"):
-        A.plot_curves([])
+        alphas.plot_curves([])
 
 
 def test_real_records_are_distributions_matching_the_recorded_genotype(searched):
     out, records = searched
-    history = A.alpha_history(out)
+    history = alpha_history(out)
     assert len(records) == 2 and all(w.shape == (2, 14, 8) for w in history.weights.values())
     for kind, w in history.weights.items():
         np.testing.assert_allclose(w.sum(axis=2), 1.0, atol=1e-6)
@@ -121,18 +50,13 @@ def test_real_records_are_distributions_matching_the_recorded_genotype(searched)
         # rows and columns in the order the derivation reads: the last epoch re-derives the recorded genotype
         derived = derive_cell(torch.tensor(w[-1]), history.op_names[kind], history.nodes)
         assert [list(edge) for edge in derived] == records[-1]["genotype"][kind]
-    mass = A.parameter_free_mass(history)
+    mass = parameter_free_mass(history)
     assert all(m.shape == (2,) and ((0 < m) & (m < 1)).all() for m in mass.values())
-
-
-def test_parameter_free_mass_of_uniform_weights_is_the_share_of_free_ops():
-    records = [{"alpha_softmax": {"normal": [[1 / 8] * 8] * 14}}]
-    assert A.parameter_free_mass(records)["normal"] == pytest.approx([3 / 8])  # MPool_3, APool_3, Skip_Con
 
 
 def test_curves_plot_the_recorded_values_with_labels():
     records = hand_records()
-    loss_ax, acc_ax = A.plot_curves(records, chance=0.25)
+    loss_ax, acc_ax = alphas.plot_curves(records, chance=0.25)
     lines = {line.get_label(): line for line in loss_ax.get_lines() + acc_ax.get_lines()}
     assert set(lines) == {"loss, weight half", "loss, alpha half", "accuracy, weight half", "accuracy, alpha half",
                           "chance"}  # fmt: skip
@@ -146,8 +70,8 @@ def test_curves_plot_the_recorded_values_with_labels():
 
 
 def test_heatmap_has_fixed_colour_limits_and_op_names_as_columns():
-    history = A.alpha_history(hand_records())
-    fig = A.plot_alphas(history, epoch=1)
+    history = alpha_history(hand_records())
+    fig = alphas.plot_alphas(history, epoch=1)
     heatmaps = [ax for ax in fig.axes if ax.get_images()]
     assert len(heatmaps) == 2
     for ax in heatmaps:
@@ -155,7 +79,7 @@ def test_heatmap_has_fixed_colour_limits_and_op_names_as_columns():
         assert [t.get_text() for t in ax.get_xticklabels()] == list(PENG)
         assert ax.get_images()[0].get_array().shape == (14, 8)
     assert "after epoch 1" in fig._suptitle.get_text()
-    relative = A.plot_alphas(history, scale="relative")
+    relative = alphas.plot_alphas(history, scale="relative")
     lo, hi = relative.axes[0].get_images()[0].get_clim()
     assert lo == -hi and hi == pytest.approx(np.abs(history.weights["normal"] - 1 / 8).max())
     plt.close("all")
@@ -163,9 +87,9 @@ def test_heatmap_has_fixed_colour_limits_and_op_names_as_columns():
 
 def test_animation_gif_and_jshtml_have_one_frame_per_epoch(searched, tmp_path):
     _, records = searched
-    anim = A.animate_alphas(records)
+    anim = alphas.animate_alphas(records)
     assert len(list(anim.new_frame_seq())) == len(records)
-    html = A.save_animation(anim, tmp_path / "run" / "alphas.gif")
+    html = alphas.save_animation(anim, tmp_path / "run" / "alphas.gif")
     with Image.open(tmp_path / "run" / "alphas.gif") as gif:
         assert gif.n_frames == len(records)
     assert "<script" in html and len(set(re.findall(r"frames\[(\d+)\]\s*=", html))) == len(records)
@@ -176,7 +100,7 @@ def test_player_links_play_slider_and_stack_in_the_front_end(searched):
     from ipywidgets.widgets.widget_link import Link
 
     _, records = searched
-    box = A.alpha_player(records, dpi=30)
+    box = alphas.alpha_player(records, dpi=30)
     controls, stack = box.children
     play, slider = controls.children
     assert isinstance(stack, widgets.Stack) and len(stack.children) == len(records)
@@ -192,12 +116,12 @@ def test_player_links_play_slider_and_stack_in_the_front_end(searched):
 
 
 def test_op_names_of_both_papers_cell_kinds_and_a_four_kind_figure():
-    names = A.known_op_names()
+    names = known_op_names()
     assert names["normal"] == names["reduce"] == PENG
     assert {k: len(names[k]) for k in ("S-NC", "S-RC", "T-NC", "T-RC")} == {"S-NC": 6, "S-RC": 6, "T-NC": 8, "T-RC": 8}
     rng = np.random.default_rng(1)
     records = [{"alpha_softmax": {k: rng.dirichlet(np.ones(len(names[k])), 14).tolist() for k in names if "-" in k}}]
-    fig = A.plot_alphas(records)
+    fig = alphas.plot_alphas(records)
     assert [ax.get_title() for ax in fig.axes if ax.get_images()] == [
         f"cell kind {k!r}" for k in records[0]["alpha_softmax"]
     ]

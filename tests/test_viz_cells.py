@@ -23,7 +23,9 @@ from videonas_lite.viz.cells import (
     draw_cell,
     draw_discrete_cell,
     draw_genotype,
+    edge_labels,
     edge_style,
+    state_label,
     write_svgs,
 )
 
@@ -126,3 +128,14 @@ def test_discrete_cell_of_unknown_ops_is_grey_and_legend_optional():
     source = draw_discrete_cell([("A", 0, 0), ("B", 1, 0)]).source
     assert f"color={UNKNOWN}" in source and "legend" not in source
     assert "legend" in draw_discrete_cell([("A", 0, 0), ("B", 1, 0)], show_legend=True).source
+
+
+def test_states_and_edges_are_named_alike_in_every_markup():
+    """One naming of the cell states for heatmap rows (text, mathtext) and drawings (graphviz HTML)."""
+    assert [state_label(s) for s in range(4)] == ["c_{k-2}", "c_{k-1}", "0", "1"]
+    assert state_label(1, "mathtext") == "$c_{k-1}$" and state_label(0, "html") == "c<sub>k-2</sub>"
+    assert state_label(3, "html") == "1"
+    assert edge_labels(1) == ["c_{k-2}→0", "c_{k-1}→0"]
+    assert edge_labels(2, "mathtext")[2:] == ["$c_{k-2}$→1", "$c_{k-1}$→1", "0→1"]
+    with pytest.raises(ValueError, match="markup must be one of"):
+        state_label(0, "latex")

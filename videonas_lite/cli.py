@@ -89,7 +89,7 @@ def _search(args: argparse.Namespace) -> int:
 def search_summary(records: list[dict]) -> str:
     """What a finished search shows: accuracy against chance, how strongly the kept ops were chosen, stability."""
     from videonas_lite.nas.genotype import kept_op_weights
-    from videonas_lite.viz.alphas import known_op_names
+    from videonas_lite.viz.records import known_op_names
 
     last = records[-1]
     chance = 1 / last["classes"]

@@ -1,36 +1,42 @@
-"""Pictures of a search run, read from its records: curves, the alpha softmax per epoch, its animation.
+"""Pictures of a search run, drawn from its records: curves, the op weights per epoch, their animation.
 
-:func:`~videonas_lite.train.search.run_search` writes one record per epoch to ``records.json``; each holds
-the mixing weights ``softmax(alpha)`` of every cell kind (PV-NAS Eq. 2; Peng Eq. 5 is the gradient that
-moves the alphas), an ``(edges x ops)`` list per kind. Everything here reads those records only, so a
-finished run can be replayed without searching again:
+Taught by notebook 05. The records are read and checked by :mod:`videonas_lite.viz.records` (an
+:class:`~videonas_lite.viz.records.AlphaHistory`: one ``(epochs, edges, ops)`` array of ``softmax(alpha)``
+per cell kind); every function here takes records in any form that module reads, so a finished run can be
+replayed without searching again:
 
-* :func:`alpha_history` turns the records into one ``(epochs, edges, ops)`` array per cell kind, with the
-  op names (column order) and the edge labels (row order, :func:`~videonas_lite.nas.cells.edge_list`).
 * :func:`plot_curves`: losses and accuracy per epoch; :func:`plot_alphas`: one heatmap per cell kind.
 * Three ways to watch the alphas move: :func:`animate_alphas` (a matplotlib animation), saved by
   :func:`save_animation` as a GIF plus a self-contained ``to_jshtml`` player, and :func:`alpha_player`,
   an ipywidgets player whose frames are pre-rendered PNGs switched by front-end links only, so it keeps
   working in a notebook executed headless (papermill) and in its HTML export, where no kernel runs.
+
+The records' names (:func:`load_records`, :func:`alpha_history`, :func:`op_mass`, ...) are importable from
+here too, where notebook 05 and the benchmarks import them with the figures.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from videonas_lite.nas import ops
-from videonas_lite.nas.cells import edge_list, num_edges
-from videonas_lite.nas.genotype import PARAMETER_FREE
-from videonas_lite.nas.networks import PVNAS_PLAN, peng_search_net
+from videonas_lite.viz.cells import edge_labels
+from videonas_lite.viz.records import (
+    AlphaHistory,
+    Records,
+    alpha_history,
+    as_history,
+    known_op_names,
+    load_records,
+    op_mass,
+    parameter_free_mass,
+)
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -56,136 +62,6 @@ __all__ = [
 
 SCALES = ("absolute", "relative")
 """Colour scales of :func:`plot_alphas`: the weights on a fixed 0..1 scale, or their difference from uniform."""
-
-
-def load_records(records: Sequence[Mapping] | str | os.PathLike) -> list[dict]:
-    """The per-epoch records of a search: given as a list, or read from ``records.json`` (or its run folder)."""
-    if isinstance(records, str | os.PathLike):
-        path = Path(records)
-        path = path / "records.json" if path.is_dir() else path
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no records.json of a search run (train/search.py writes one per run)")
-        records = json.loads(path.read_text())
-    if isinstance(records, Mapping) and "records" in records:  # a reference run: {"provenance": ..., "records": [...]}
-        records = records["records"]
-    if not isinstance(records, Sequence) or not all(isinstance(r, Mapping) for r in records):
-        raise ValueError("expected the records of a search run: a list of per-epoch dicts (records.json)")
-    if not records:
-        raise ValueError("expected at least one epoch record of a search run, got none (did the search run an epoch?)")
-    return [dict(r) for r in records]
-
-
-def known_op_names() -> dict[str, tuple[str, ...]]:
-    """The op names (alpha column order) of every cell kind of the package's search networks.
-
-    Peng's ``normal`` / ``reduce`` (eight ops of Table 1) and PV-NAS's ``S-NC``, ``S-RC`` (O_s), ``T-NC``,
-    ``T-RC`` (O_t), read off the network builders.
-    """
-    names = dict(peng_search_net(2, channels=2, nodes=1).op_names)
-    names.update({kind: ops.op_names(op_set) for kind, op_set, _ in PVNAS_PLAN})
-    return names
-
-
-def _nodes_for(edges: int) -> int:
-    """The ``n`` with ``num_edges(n) == edges`` (Peng Sec. 2.1: ``M = (n+1)(n+2)/2 - 1``)."""
-    n = 1
-    while num_edges(n) < edges:
-        n += 1
-    if num_edges(n) != edges:
-        raise ValueError(f"{edges} edges is no cell's edge count (M = (n+1)(n+2)/2 - 1: 2, 5, 9, 14, 20, ...)")
-    return n
-
-
-def _state_label(state: int) -> str:
-    return ("c_{k-2}", "c_{k-1}")[state] if state < 2 else str(state - 2)
-
-
-def edge_labels(nodes: int) -> list[str]:
-    """``"source→target"`` per edge, in the alpha rows' order (``c_{k-2}→0``, ``c_{k-1}→0``, ``c_{k-2}→1``, ...)."""
-    return [f"{_state_label(src)}→{node}" for src, node in edge_list(nodes)]
-
-
-@dataclass(frozen=True)
-class AlphaHistory:
-    """The alpha softmax of a run: ``weights[kind][e, i, j]`` is op ``j``'s weight on edge ``i`` after record ``e``."""
-
-    epochs: np.ndarray  # (E,) the records' epoch numbers
-    weights: dict[str, np.ndarray]  # kind -> (E, M, |O|)
-    op_names: dict[str, tuple[str, ...]]  # kind -> column names
-    edge_labels: tuple[str, ...]  # M row names
-    nodes: int
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(self.weights)
-
-
-def alpha_history(
-    records: Sequence[Mapping] | str | os.PathLike, op_names: Mapping[str, Sequence[str]] | None = None
-) -> AlphaHistory:
-    """Stack each record's ``alpha_softmax`` into one ``(epochs, edges, ops)`` array per cell kind.
-
-    ``op_names`` names the columns of each kind; by default those of :func:`known_op_names`.
-    """
-    records = load_records(records)
-    missing = [i for i, r in enumerate(records) if not isinstance(r.get("alpha_softmax"), Mapping)]
-    if missing:
-        raise ValueError(
-            f"records {missing} have no 'alpha_softmax' (expected {{cell kind: [[weight per op] per edge]}}, "
-            "as train/search.py writes each epoch)"
-        )
-    kinds = list(records[0]["alpha_softmax"])
-    if not kinds or any(list(r["alpha_softmax"]) != kinds for r in records):
-        raise ValueError(f"expected the same non-empty set of cell kinds in every record, got {kinds} in the first")
-    names = dict(op_names) if op_names is not None else known_op_names()
-    weights, columns = {}, {}
-    for kind in kinds:
-        try:
-            array = np.asarray([r["alpha_softmax"][kind] for r in records], dtype=np.float64)
-        except (ValueError, TypeError):
-            array = np.empty(0)
-        if array.ndim != 3:
-            raise ValueError(
-                f"alpha_softmax[{kind!r}]: expected an edges x ops table of numbers, alike in every record"
-            )
-        if kind not in names:
-            raise ValueError(f"cell kind {kind!r} has no op names; pass op_names={{{kind!r}: [...]}}")
-        if len(names[kind]) != array.shape[2]:
-            raise ValueError(f"cell kind {kind!r}: {array.shape[2]} weights per edge, but {len(names[kind])} op names")
-        weights[kind], columns[kind] = array, tuple(names[kind])
-    edges = {a.shape[1] for a in weights.values()}
-    if len(edges) != 1:
-        raise ValueError(f"expected one edge count for all cell kinds, got {sorted(edges)}")
-    nodes = _nodes_for(edges.pop())
-    epochs = np.asarray([r.get("epoch", i) for i, r in enumerate(records)])
-    return AlphaHistory(epochs, weights, columns, tuple(edge_labels(nodes)), nodes)
-
-
-Records = Sequence[Mapping] | str | os.PathLike | AlphaHistory
-"""What the plotting functions accept: records (a list, a records.json, its run folder) or their history."""
-
-
-def _history(records: Records) -> AlphaHistory:
-    return records if isinstance(records, AlphaHistory) else alpha_history(records)
-
-
-def op_mass(records: Records, chosen: Callable[[str], bool]) -> dict[str, np.ndarray]:
-    """Per cell kind and epoch, the mixing weight on the ops for which ``chosen(name)`` holds, averaged over edges."""
-    history = _history(records)
-    out = {}
-    for kind, w in history.weights.items():
-        cols = [j for j, name in enumerate(history.op_names[kind]) if chosen(name)]
-        out[kind] = w[:, :, cols].sum(axis=2).mean(axis=1)
-    return out
-
-
-def parameter_free_mass(records: Records) -> dict[str, np.ndarray]:
-    """Per cell kind and epoch, the mixing weight on parameter-free ops (pools, skips), averaged over edges.
-
-    The continuous counterpart of the genotype's ``parameter_free_share``: the drift PV-NAS Sec. 3.3 (Fig. 4)
-    warns of shows here before it shows in the derived cell. Uniform weights give ``#free ops / |O|``.
-    """
-    return op_mass(records, lambda name: name in PARAMETER_FREE)
 
 
 def plot_curves(
@@ -230,13 +106,6 @@ def plot_curves(
     return ax, acc_ax
 
 
-def _tex(label: str) -> str:
-    """``c_{k-2}→0`` with the state names in mathtext."""
-    for name in ("c_{k-2}", "c_{k-1}"):
-        label = label.replace(name, f"${name}$")
-    return label
-
-
 def _limits(history: AlphaHistory, scale: str) -> dict[str, tuple[float, float]]:
     """Fixed colour limits per kind, the same in every epoch (so frames of an animation compare)."""
     if scale == "absolute":
@@ -279,7 +148,7 @@ def _alpha_figure(history: AlphaHistory, scale: str, pyplot: bool = True) -> tup
                           aspect="auto", interpolation="nearest")  # fmt: skip
         names = history.op_names[kind]
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(history.edge_labels)), [_tex(e) for e in history.edge_labels], fontsize=7)
+        ax.set_yticks(range(len(history.edge_labels)), edge_labels(history.nodes, "mathtext"), fontsize=7)
         ax.set_ylabel("edge (source → node)", fontsize=8)
         ax.set_title(f"cell kind {kind!r}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03).set_label(label, fontsize=7)
@@ -306,7 +175,7 @@ def plot_alphas(records: Records, epoch: int = -1, scale: str = "absolute") -> F
     the whole run (the early epochs of a short search move the weights by far less than 0.1).
     Returns the figure.
     """
-    history = _history(records)
+    history = as_history(records)
     index = range(len(history.epochs))[epoch]
     fig, images, title = _alpha_figure(history, scale)
     _draw_epoch(history, index, scale, images, title)
@@ -317,7 +186,7 @@ def animate_alphas(records: Records, scale: str = "absolute", interval: int = 60
     """A :class:`matplotlib.animation.FuncAnimation` of :func:`plot_alphas`, one frame per epoch."""
     from matplotlib import animation
 
-    history = _history(records)
+    history = as_history(records)
     fig, images, title = _alpha_figure(history, scale, pyplot=False)
 
     def draw(index: int):
@@ -342,7 +211,7 @@ def save_animation(anim: FuncAnimation, gif_path: str | os.PathLike, fps: float 
 
 def render_frames(records: Records, scale: str = "absolute", dpi: int = 80) -> list[bytes]:
     """One PNG (bytes) of :func:`plot_alphas` per epoch, drawn on one reused figure."""
-    history = _history(records)
+    history = as_history(records)
     fig, images, title = _alpha_figure(history, scale, pyplot=False)
     frames = []
     for index in range(len(history.epochs)):
@@ -364,7 +233,7 @@ def alpha_player(records: Records, scale: str = "absolute", interval: int = 700,
     """
     import ipywidgets as widgets
 
-    history = _history(records)
+    history = as_history(records)
     frames = render_frames(history, scale, dpi)
     stack = widgets.Stack([widgets.Image(value=png, format="png") for png in frames], selected_index=0)
     last = len(frames) - 1

@@ -5,7 +5,9 @@ A cell (Peng Sec. 2.1, Fig. 1; PV-NAS Fig. 2) is drawn left to right: the two in
 which concatenates every intermediate node (dashed arrows: a concatenation, not an edge with ops).
 
 States are numbered as in :func:`videonas_lite.nas.cells.edge_list`: ``0`` and ``1`` are the inputs,
-``2 + i`` is intermediate node ``i``. A discrete edge is ``(op_name, source state, target node)``.
+``2 + i`` is intermediate node ``i``. A discrete edge is ``(op_name, source state, target node)``. Every
+figure of the package names states and edges with :func:`state_label` and :func:`edge_labels` (plain text,
+matplotlib's mathtext or graphviz's HTML), so a heatmap's rows and a drawing's nodes read alike.
 
 A derived cell (:func:`draw_cell`, one per cell kind of a :class:`~videonas_lite.nas.genotype.Genotype`:
 Peng's normal and reduction cells, PV-NAS's S-NC, S-RC, T-NC, T-RC; notebook 06_derive_and_render) colours
@@ -34,9 +36,16 @@ from videonas_lite.nas.cost import temporal_extent
 from videonas_lite.nas.genotype import PARAMETER_FREE, Genotype, space_cells
 
 __all__ = [
-    "cell_skeleton", "cell_title", "draw_cell", "draw_discrete_cell", "draw_genotype", "draw_search_cell",
-    "edge_style", "legend", "state_id", "strongest_ops", "write_svgs",
+    "INPUT_STATES", "OUTPUT_STATE", "cell_skeleton", "cell_title", "draw_cell", "draw_discrete_cell", "draw_genotype",
+    "draw_search_cell", "edge_labels", "edge_style", "legend", "state_id", "state_label", "strongest_ops", "write_svgs",
 ]  # fmt: skip
+
+INPUT_STATES = ("c_{k-2}", "c_{k-1}")
+"""States 0 and 1 as the papers write them: the outputs of the cells two and one before this one."""
+OUTPUT_STATE = "c_{k}"
+"""The cell's output, the concatenation of its intermediate nodes."""
+MARKUPS = ("text", "mathtext", "html")
+"""How :func:`state_label` writes a name: ``c_{k-2}``, matplotlib's ``$c_{k-2}$``, graphviz's ``c<sub>k-2</sub>``."""
 
 INPUT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "lightblue"}
 NODE_STYLE = {"shape": "circle", "style": "filled", "fillcolor": "lightyellow", "fixedsize": "true", "width": "0.45"}
@@ -47,6 +56,26 @@ TEMPORAL, SPATIAL, UNKNOWN = "#d62728", "#1f77b4", "gray40"
 """Edge colours of a derived cell: op spans several frames, one frame, or is no registry op."""
 WIDTH = {True: "2.4", False: "1.0"}
 """Edge widths of a derived cell: op with parameters, parameter-free op."""
+
+
+def _markup(name: str, markup: str) -> str:
+    if markup not in MARKUPS:
+        raise ValueError(f"markup must be one of {MARKUPS}, got {markup!r}")
+    if markup == "mathtext":
+        return f"${name}$"
+    return name.replace("_{", "<sub>").replace("}", "</sub>") if markup == "html" else name
+
+
+def state_label(state: int, markup: str = "text") -> str:
+    """The name of cell state ``state``: ``c_{k-2}``, ``c_{k-1}`` for the inputs, ``i`` for node ``2 + i``."""
+    if state < 0:
+        raise ValueError(f"a state index is >= 0, got {state}")
+    return _markup(INPUT_STATES[state], markup) if state < 2 else str(state - 2)
+
+
+def edge_labels(nodes: int, markup: str = "text") -> list[str]:
+    """``"source→target"`` per edge, in the alpha rows' order (``c_{k-2}→0``, ``c_{k-1}→0``, ``c_{k-2}→1``, ...)."""
+    return [f"{state_label(src, markup)}→{node}" for src, node in edge_list(nodes)]
 
 
 def state_id(state: int) -> str:
@@ -63,11 +92,11 @@ def cell_skeleton(nodes: int, name: str = "cell", title: str | None = None) -> g
     dot = graphviz.Digraph(name, graph_attr={"rankdir": "LR", "nodesep": "0.25", "ranksep": "0.6"})
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
-    for state, label in ((0, "<c<sub>k-2</sub>>"), (1, "<c<sub>k-1</sub>>")):
-        dot.node(state_id(state), label, **INPUT_STYLE)
+    for state in (0, 1):
+        dot.node(state_id(state), f"<{state_label(state, 'html')}>", **INPUT_STYLE)
     for i in range(nodes):
-        dot.node(state_id(2 + i), str(i), **NODE_STYLE)
-    dot.node("out", "<c<sub>k</sub>>", **OUTPUT_STYLE)
+        dot.node(state_id(2 + i), state_label(2 + i), **NODE_STYLE)
+    dot.node("out", f"<{_markup(OUTPUT_STATE, 'html')}>", **OUTPUT_STYLE)
     for i in range(nodes):
         dot.edge(state_id(2 + i), "out", style="dashed", color="gray50", arrowsize="0.6")
     return dot
@@ -147,7 +176,7 @@ def legend() -> str:
         (TEMPORAL, WIDTH[False], "temporal: sees 3 frames, parameter-free"),
         (SPATIAL, WIDTH[True], "spatial: sees 1 frame, has parameters"),
         (SPATIAL, WIDTH[False], "spatial: sees 1 frame, parameter-free"),
-        ("gray50", "dashed", "concatenation into c<sub>k</sub>"),
+        ("gray50", "dashed", f"concatenation into {_markup(OUTPUT_STATE, 'html')}"),
     ]
     cells = []
     for colour, width, text in rows:
