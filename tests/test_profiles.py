@@ -48,3 +48,35 @@ def test_dataset_dir_names_the_config(monkeypatch, tmp_path):
     monkeypatch.setenv("VIDEONAS_DATA", str(tmp_path))
     assert get_profile("ci").dataset_dir() == tmp_path / "embedded" / "motion-c4-v160-t16-s32-seed0-sweeper+twins"
     assert get_profile("paper").dataset_dir() == tmp_path / "ucf101"
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"SEED": (1.5, "an integer")}, "SEED must be an integer, got 1.5"),
+        ({"SEED": (True, "an integer")}, "SEED must be an integer, got True"),
+        ({"NODES": (0, "a positive integer")}, "NODES must be a positive integer, got 0"),
+        ({"THREADS": (0, "None or a positive integer")}, "THREADS must be None or a positive integer, got 0"),
+        ({"COST_STEPS": ("2", "None or a positive integer")}, "COST_STEPS must be None or a positive integer, got '2'"),
+        ({"RESUME": ("yes", "True or False")}, "RESUME must be True or False, got 'yes'"),
+        ({"RUN_DIR": (3, "None or a path")}, "RUN_DIR must be None or a path, got 3"),
+        (
+            {"COST_MODES": (["second"], ("a list of modes including 'first'", lambda v: "first" in v))},
+            r"COST_MODES must be a list of modes including 'first', got \['second'\]",
+        ),
+        ({"X": (1, "an odd number")}, r"knob X: unknown rule 'an odd number'; known rules: \['an integer'"),
+    ],
+)
+def test_a_notebooks_own_bad_knob_fails_with_one_line_naming_it(knobs, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        resolve("ci", knobs=knobs)
+
+
+def test_good_knobs_pass_and_the_profile_is_checked_first(tmp_path):
+    good = {
+        "SEED": (-3, "an integer"), "NODES": (4, "a positive integer"), "THREADS": (None, "None or a positive integer"),
+        "RESUME": (False, "True or False"), "RUN_DIR": (tmp_path, "None or a path"), "OUT": ("run", "None or a path"),
+    }  # fmt: skip
+    assert resolve("ci", batch_size=3, knobs=good).batch_size == 3
+    with pytest.raises(ValueError, match="unknown profile 'laptop'"):
+        resolve("laptop", knobs={"SEED": (1.5, "an integer")})

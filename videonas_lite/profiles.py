@@ -1,8 +1,9 @@
 """Run profiles: ``ci`` / ``default`` / ``gpu`` / ``paper``, defined once and used by notebooks and the CLI.
 
 A notebook's first cell (tagged ``parameters``) sets ``PROFILE`` and a few knobs; its second cell
-calls :func:`resolve`, which returns the :class:`Profile` with those knobs applied and rejects a bad
-value with a message naming it. Sizes:
+calls :func:`resolve`, which returns the :class:`Profile` with the profile's knobs applied, checks the
+notebook's own knobs (:func:`check_knobs`, by the rules of :data:`KNOB_RULES`) and rejects a bad value
+with a one-line message naming it. Taught by notebook 00; every notebook's second cell uses it. Sizes:
 
 * ``ci``      - the whole series in minutes on 2 CPU cores (CI).
 * ``default`` - a laptop CPU during a class.
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DATASETS", "DEVICES", "PROFILES", "Profile", "data_root", "get_profile", "resolve"]
+__all__ = [
+    "DATASETS", "DEVICES", "KNOB_RULES", "PROFILES", "Profile", "check_knobs", "data_root", "get_profile", "resolve",
+]  # fmt: skip
 
 DATASETS = ("embedded", "ucf101", "hmdb51")
 """Where a profile's videos come from: the generated embedded dataset (data/synthetic.py) or one on disk."""
@@ -226,9 +230,46 @@ def get_profile(name: str, **overrides) -> Profile:
     return _validate(dataclasses.replace(PROFILES[name], **overrides))
 
 
-def resolve(profile: str, **knobs) -> Profile:
-    """What a notebook's second cell calls: ``resolve(PROFILE, **knobs)``. ``None`` knobs keep the default."""
-    return get_profile(profile, **{k: v for k, v in knobs.items() if v is not None})
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+KNOB_RULES: dict[str, Callable[[object], bool]] = {
+    "an integer": _is_int,
+    "a positive integer": lambda v: _is_int(v) and v >= 1,
+    "None or a positive integer": lambda v: v is None or (_is_int(v) and v >= 1),
+    "True or False": lambda v: isinstance(v, bool),
+    "None or a path": lambda v: v is None or isinstance(v, str | os.PathLike),
+}
+"""What a notebook's own knob may hold, by the words of its error message (``NAME must be <rule>, got ...``)."""
+
+Rule = str | tuple[str, Callable[[object], bool]]
+"""A key of :data:`KNOB_RULES`, or ``(what it must be, test)`` for a knob no rule there fits."""
+
+
+def check_knobs(knobs: Mapping[str, tuple[object, Rule]]) -> None:
+    """Check a notebook's own knobs, ``{"NAME": (value, rule)}``; the first bad one raises a one-line ValueError.
+
+    ``check_knobs({"SEED": (SEED, "an integer")})`` raises ``SEED must be an integer, got 1.5`` for ``SEED = 1.5``.
+    """
+    for name, (value, rule) in knobs.items():
+        what, test = rule if isinstance(rule, tuple) else (rule, KNOB_RULES.get(rule))
+        if test is None:
+            raise ValueError(f"knob {name}: unknown rule {rule!r}; known rules: {list(KNOB_RULES)}")
+        if not test(value):
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def resolve(profile: str, knobs: Mapping[str, tuple[object, Rule]] | None = None, **settings) -> Profile:
+    """What a notebook's second cell calls: the profile with ``settings`` applied, the notebook's ``knobs`` checked.
+
+    ``resolve(PROFILE, batch_size=BATCH_SIZE, knobs={"NODES": (NODES, "a positive integer")})``: profile
+    ``settings`` that are ``None`` keep the profile's value (:func:`get_profile` checks the rest); ``knobs``
+    are the notebook's own, checked by :func:`check_knobs` once the profile is known to be valid.
+    """
+    resolved = get_profile(profile, **{k: v for k, v in settings.items() if v is not None})
+    check_knobs(knobs or {})
+    return resolved
 
 
 def data_root() -> Path:
