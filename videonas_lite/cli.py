@@ -1,13 +1,15 @@
 """The ``videonas`` command: long runs outside the notebooks.
 
-``videonas synth``      write the embedded dataset (real mp4 files, UCF101 layout)
-``videonas reproduce``  generate the profile's data and execute the notebook series with papermill
-``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?)
-``videonas search``     a differentiable architecture search (first / second order, PV-NAS one-level)
-``videonas derive``     a search run's genotype: ``genotype.json`` and one SVG drawing per cell kind
-``videonas retrain``    the derived network of a genotype trained from scratch (records and checkpoints in a run folder)
-``videonas evaluate``   a retrained run scored: clip- and video-level accuracy, confusion matrix, size, FLOPs
-``videonas compare``    the searched network, hand-designed networks and random cells, one recipe, several seeds
+``videonas synth``      write the embedded dataset (real mp4 files, UCF101 layout) [01]
+``videonas reproduce``  generate the profile's data and execute the notebook series with papermill [00]
+``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?) [01]
+``videonas search``     a differentiable architecture search (first / second order, PV-NAS one-level) [05]
+``videonas derive``     a search run's genotype: ``genotype.json`` and one SVG drawing per cell kind [06]
+``videonas retrain``    the derived network of a genotype trained from scratch (records, checkpoints in a run) [07]
+``videonas evaluate``   a retrained run scored: clip- and video-level accuracy, confusion matrix, size, FLOPs [07]
+``videonas compare``    the searched network, hand-designed networks and random cells, one recipe, several seeds [07]
+
+In brackets: the notebook that teaches what the command runs.
 """
 
 from __future__ import annotations

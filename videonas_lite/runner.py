@@ -1,4 +1,4 @@
-"""The papermill harness: execute the numbered notebooks in order with one profile and one kernel.
+"""The papermill harness: execute the numbered notebooks in order with one profile and one kernel. Notebook 00.
 
 Used by ``make reproduce`` (``videonas reproduce``) and by ``tests/test_notebooks.py``. Each notebook
 is executed on a fresh kernel named :data:`KERNEL_NAME` (the project's venv, registered by the

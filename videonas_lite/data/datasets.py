@@ -1,5 +1,7 @@
 """Split-list video datasets: UCF101's and HMDB51's layouts, used unchanged for the embedded dataset.
 
+Taught by notebook 01 (its clips feed notebooks 02-05).
+
 UCF101 layout (``root`` holds class folders; the lists sit in ``root`` or ``root/ucfTrainTestlist``)::
 
     classInd.txt        "1 ApplyEyeMakeup"              (1-based class index)

@@ -1,5 +1,9 @@
 """Is temporal modelling needed? Probe classifiers on order-free vs temporal features of a dataset.
 
+Taught by notebook 01 (section 4), run by ``videonas probe``. The module holds a CNN and its training loop
+because they are one measuring instrument, not a model of the course: the probe's only output is whether
+a feature carries the label, and no other module trains or imports this network.
+
 The same small 2D CNN (five 3x3 conv-BN-ReLU layers, two of stride 2, global average pooling, a
 linear layer) is trained on one feature map per clip and tested on the held-out groups:
 

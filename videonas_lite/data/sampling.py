@@ -1,4 +1,4 @@
-"""Temporal sampling: which frame indices of a video form a clip.
+"""Temporal sampling: which frame indices of a video form a clip. Taught by notebook 01.
 
 Every sampler here is a pure function from a frame count to an array of frame indices (int64,
 temporal order kept), with an explicit ``numpy.random.Generator`` wherever randomness enters.

@@ -1,4 +1,4 @@
-"""The search's two halves of the training set: one trains the weights, the other the alphas.
+"""The search's two halves of the training set: one trains the weights, the other the alphas. Notebook 05.
 
 PV-NAS Sec. 3.2.2: a clip samples only 8 frames of a video, so a video network is sensitive to the class
 distribution of the data it sees, and the validation half must keep the classes balanced. Each class's
@@ -11,8 +11,8 @@ A group *number* also goes to the same half in every class where the balance all
 dataset shares a group's style (background, colours) across classes, as UCF101's group numbers may
 share recording conditions. Split class by class with no regard to this, group 3 could train the
 weights on class A and test the alphas on class B: a network that learnt "style of group 3 -> A" is then
-wrong on exactly those clips: a 20-epoch search of the default profile, split that way, scored 0 of 64
-on the alpha half from its third epoch on while its training loss fell.
+wrong on exactly those clips: a search of the default profile, split that way, lost the alpha half
+entirely within a few epochs while its training loss fell.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Clip transforms with ``torchvision.transforms.v2`` on video tensors.
+"""Clip transforms with ``torchvision.transforms.v2`` on video tensors. Used from notebook 02 on (test: 02, train: 03).
 
 Decoded frames arrive as uint8 ``(T, H, W, 3)`` (decord's layout). :func:`as_video` turns them into a
 ``tv_tensors.Video`` ``(T, C, H, W)``, the layout v2 expects, so one random draw (crop box, flip,

@@ -1,4 +1,4 @@
-"""The two optimisers of a search and their learning-rate schedules, as each paper sets them.
+"""The two optimisers of a search and their learning-rate schedules, as each paper sets them. Notebooks 04-05.
 
 * Peng (following DARTS): weights SGD, lr 0.025, momentum 0.9, weight decay 3e-4, cosine annealing to
   1e-3; alphas Adam, lr 3e-4, betas (0.5, 0.999), weight decay 1e-3.

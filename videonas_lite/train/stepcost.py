@@ -1,4 +1,7 @@
-"""What one search step costs in each mode: time and peak memory on the same batches (notebook 04, benchmarks/).
+"""What one search step costs in each mode: time and peak memory on the same batches. Taught by notebook 04.
+
+A profiling harness, not part of a search: notebook 04's section 4 and ``benchmarks/bilevel.py`` run it, and
+nothing else in the package imports it. It stays in the package because the notebook imports it.
 
 A *mode* is an architecture step of :func:`~videonas_lite.nas.bilevel.search_step` followed by its weight
 step (one full pass):
@@ -169,8 +172,8 @@ def measure_modes(
     """:func:`measure_mode` for each mode; with ``isolate``, in fresh Python processes.
 
     On CPU each mode then gets two: one timed with the usual allocator, one (a single step after the
-    warm-up) for the peak memory with glibc's mmap threshold fixed, which costs page faults (a step took
-    about twice as long that way).
+    warm-up) for the peak memory with glibc's mmap threshold fixed, which costs page faults (so that process's
+    steps are not the ones timed).
     """
     if not isolate:
         return [measure_mode(setup, m, steps, warmup) for m in modes]

@@ -1,5 +1,7 @@
 """Graphviz drawings of a cell: the search cell's ``M`` mixed edges, or a discrete (derived) cell's labelled edges.
 
+Taught by notebook 03 (the search cell's DAG) and notebook 06 (derived cells); notebook 05 draws derived cells too.
+
 A cell (Peng Sec. 2.1, Fig. 1; PV-NAS Fig. 2) is drawn left to right: the two inputs ``c_{k-2}`` and
 ``c_{k-1}`` (the previous two cells' outputs), the intermediate nodes ``0 .. n-1``, and the output ``c_{k}``,
 which concatenates every intermediate node (dashed arrows: a concatenation, not an edge with ops).

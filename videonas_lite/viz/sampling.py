@@ -1,4 +1,7 @@
-"""Pictures of temporal sampling: index timelines, frame grids, and an Ns/Nr widget with a static fallback."""
+"""Pictures of temporal sampling: index timelines, frame grids, and an Ns/Nr widget with a static fallback.
+
+Taught by notebook 01 (frame grids also in notebook 02).
+"""
 
 from __future__ import annotations
 
