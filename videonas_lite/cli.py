@@ -19,8 +19,14 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from videonas_lite.data import synthetic
+
+if TYPE_CHECKING:
+    import torch
+
+    from videonas_lite.profiles import Profile
 
 __all__ = ["main"]
 
@@ -38,8 +44,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from videonas_lite.runner import NotebookFailed, run_series
 
     profile = get_profile(args.profile)
-    if profile.dataset == "embedded":
-        synthetic.ensure_dataset(profile.dataset_dir(), profile.synth_config())
+    _profile_data(profile, None)  # the notebooks read the profile's data: generate it once, before them
     try:
         done = run_series(args.profile, args.out, html=not args.no_html)
     except NotebookFailed as err:
@@ -59,25 +64,35 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_data(profile: Profile, data: str | None) -> str | Path:
+    """``--data``, or the profile's dataset folder (the embedded dataset generated there if missing)."""
+    if data is not None:
+        return data
+    if profile.dataset == "embedded":
+        synthetic.ensure_dataset(profile.dataset_dir(), profile.synth_config())
+    return profile.dataset_dir()
+
+
+def _set_threads(profile: Profile, device: torch.device) -> None:
+    """The profile's torch CPU threads for a run on the CPU (small clips: one thread beat two; README, the recipe)."""
+    if profile.cpu_threads is not None and device.type == "cpu":
+        import torch
+
+        torch.set_num_threads(profile.cpu_threads)
+
+
 def _search(args: argparse.Namespace) -> int:
     from videonas_lite.profiles import get_profile
     from videonas_lite.train.search import SearchConfig, SearchDiverged, run_search
 
     profile = get_profile(args.profile)
-    data = args.data
-    if data is None:
-        data = profile.dataset_dir()
-        if profile.dataset == "embedded":
-            synthetic.ensure_dataset(data, profile.synth_config())
+    data = _profile_data(profile, args.data)
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
         difference=args.difference, device=args.device,
     )  # fmt: skip
     out = args.resume or args.out
-    if profile.cpu_threads is not None and config.torch_device().type == "cpu":
-        import torch
-
-        torch.set_num_threads(profile.cpu_threads)  # small clips: one thread beat two (README, the recipe)
+    _set_threads(profile, config.torch_device())
     try:
         records = run_search(config, data, out, resume=bool(args.resume))
     except SearchDiverged as err:
@@ -149,17 +164,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
     genotype = Genotype.load(args.genotype)  # a GenotypeError (ValueError): main prints its one line
     profile = get_profile(args.profile)
-    data = args.data
-    if data is None:
-        data = profile.dataset_dir()
-        if profile.dataset == "embedded":
-            synthetic.ensure_dataset(data, profile.synth_config())
+    data = _profile_data(profile, args.data)
     knobs = ("epochs", "batch_size", "lr", "warmup_epochs", "channels", "layers", "k", "drop_path", "device")
     config = RetrainConfig.from_profile(profile, genotype.space, **{k: getattr(args, k) for k in knobs})
-    if profile.cpu_threads is not None and config.torch_device().type == "cpu":
-        import torch
-
-        torch.set_num_threads(profile.cpu_threads)
+    _set_threads(profile, config.torch_device())
     try:
         records = run_retrain(config, genotype, data, args.out, resume=args.resume)
     except RetrainDiverged as err:
@@ -203,17 +211,10 @@ def _compare(args: argparse.Namespace) -> int:
     genotype = Genotype.load(args.genotype)  # a GenotypeError (ValueError): main prints its one line
     profile = get_profile(args.profile)
     seeds, only = _int_list(args.seeds, "--seeds"), None if args.only is None else args.only.split(",")
-    data = args.data
-    if data is None:
-        data = profile.dataset_dir()
-        if profile.dataset == "embedded":
-            synthetic.ensure_dataset(data, profile.synth_config())
+    data = _profile_data(profile, args.data)
     knobs = ("epochs", "batch_size", "channels", "device")
     config = RetrainConfig.from_profile(profile, genotype.space, **{k: getattr(args, k) for k in knobs})
-    if profile.cpu_threads is not None and config.torch_device().type == "cpu":
-        import torch
-
-        torch.set_num_threads(profile.cpu_threads)
+    _set_threads(profile, config.torch_device())
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "func")}
     command = "videonas compare " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
     try:
