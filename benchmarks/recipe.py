@@ -98,6 +98,10 @@ EXPERIMENTS: dict[str, dict] = {
                             frames_per_segment=1),
     "4-frames-arch-wd-0": _experiment("alpha weight decay", "0 (PV-NAS) instead of Peng's 1e-3; clips of 4 x 1",
                                       frames_per_segment=1, arch_weight_decay=0.0),
+    "24-epochs": _experiment("epochs", "24 epochs (8 frozen) instead of 16 (5 frozen)", epochs=24, warmup_epochs=8),
+    "appearance-32px-crop-24": _experiment("data", "appearance mode, decoded at 32 px, crop 24, 12 epochs (4 frozen)",
+                                           dataclasses.replace(TEACHING_DATA, mode="appearance"), short_side=None,
+                                           crop_size=24, epochs=12, warmup_epochs=4),
     "appearance": _experiment("data", "appearance mode, same recipe",
                               dataclasses.replace(TEACHING_DATA, mode="appearance")),
 }  # fmt: skip
