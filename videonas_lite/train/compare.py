@@ -51,7 +51,7 @@ from videonas_lite.train.evaluate import (
     topk_accuracy,
 )
 from videonas_lite.train.retrain import RetrainConfig, load_run, run_retrain
-from videonas_lite.train.search import _atomic_write
+from videonas_lite.train.runtime import atomic_write
 
 __all__ = ["METRICS", "aggregate", "contenders", "markdown_table", "run_compare", "spread"]
 
@@ -169,7 +169,7 @@ def _run_one(name: str, arch, config: RetrainConfig, data_dir, run: Path, progre
         "wall_s": sum(r["seconds"] for r in records), "train_acc": records[-1]["train_acc"],
         "genotype": arch.to_dict() if isinstance(arch, Genotype) else None, "config": dataclasses.asdict(config),
     }  # fmt: skip
-    _atomic_write(path, lambda p: p.write_text(json.dumps(result, indent=1) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(result, indent=1) + "\n"))
     return result
 
 
@@ -212,10 +212,10 @@ def run_compare(
         "rows": aggregate(results),
         "runs": [{k: v for k, v in r.items() if k not in ("config", "genotype")} for r in results],
     }
-    _atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
     head = summary["provenance"]
     md = (f"Trained from scratch with one recipe, {config.epochs} epochs, seeds {', '.join(map(str, seeds))}; "
           f"clip-level accuracy (one centred clip, centre crop). `{head['command']}` at commit {head['commit']} on "
           f"{head['machine']}, profile {profile}.\n\n" + markdown_table(summary["rows"]))  # fmt: skip
-    _atomic_write(out / "compare.md", lambda p: p.write_text(md))
+    atomic_write(out / "compare.md", lambda p: p.write_text(md))
     return summary

@@ -36,7 +36,7 @@ from videonas_lite.data.datasets import VideoClipDataset
 from videonas_lite.data.sampling import multi_clip_indices
 from videonas_lite.data.transforms import as_video, eval_transform
 from videonas_lite.train.retrain import RetrainConfig, load_run
-from videonas_lite.train.search import _atomic_write
+from videonas_lite.train.runtime import atomic_write
 
 __all__ = [
     "ViewDataset", "ViewSampler", "confusion_matrix", "crop_offsets", "evaluate_run", "flops_per_view",
@@ -214,5 +214,5 @@ def evaluate_run(
     result.update(videos=len(labels), params=parameter_count(model), size_mb=model_size_mb(model),
                   clip_shape=list(clip_shape), flops_per_view=flops, macs_per_view=flops // 2)  # fmt: skip
     path = Path(out) if out is not None else Path(run) / "evaluation.json"
-    _atomic_write(path, lambda p: p.write_text(json.dumps(result, indent=1) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(result, indent=1) + "\n"))
     return result

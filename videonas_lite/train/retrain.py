@@ -47,7 +47,9 @@ from videonas_lite.nas.baselines import build_baseline
 from videonas_lite.nas.derived import PAPER_NETWORKS, derived_net
 from videonas_lite.nas.genotype import Genotype
 from videonas_lite.profiles import Profile
-from videonas_lite.train.search import _atomic_write, evaluate
+from videonas_lite.train import runtime
+from videonas_lite.train.runtime import atomic_write
+from videonas_lite.train.search import evaluate
 
 __all__ = [
     "PAPER_RECIPES", "RetrainConfig", "RetrainData", "RetrainDiverged", "build_model", "load_run", "lr_schedule",
@@ -113,8 +115,7 @@ class RetrainConfig:
         if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"expected lr > 0, weight_decay >= 0, 0 <= lr_min <= lr; got lr={self.lr}, "
                              f"weight_decay={self.weight_decay}, lr_min={self.lr_min}")  # fmt: skip
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        runtime.check_device(self.device)
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 
@@ -148,16 +149,10 @@ class RetrainConfig:
         return cls(**settings)
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'")
-        return torch.device(self.device)
+        return runtime.torch_device(self.device)
 
     def autocast(self, device: torch.device):
-        """bf16 autocast on CUDA (unless ``bf16=False``), float32 elsewhere (unless ``bf16=True``)."""
-        on = device.type == "cuda" if self.bf16 is None else self.bf16
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+        return runtime.autocast(device, self.bf16)
 
 
 @dataclass
@@ -305,7 +300,7 @@ def run_retrain(
         records, start = json.loads(state["records"]), state["epoch"] + 1
     out.mkdir(parents=True, exist_ok=True)
     if genotype is not None:
-        _atomic_write(out / "genotype.json", lambda p: p.write_text(genotype.to_json()))
+        atomic_write(out / "genotype.json", lambda p: p.write_text(genotype.to_json()))
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
         data.start_epoch(epoch, config.seed)
@@ -336,6 +331,6 @@ def run_retrain(
             "epoch": epoch, "records": json.dumps(records), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
         }  # fmt: skip
-        _atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
-        _atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
+        atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
+        atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
     return records

@@ -43,7 +43,9 @@ from videonas_lite.nas.bilevel import DIFFERENCES, ORDERS, search_step
 from videonas_lite.nas.genotype import derive, parameter_free_share
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.profiles import Profile
+from videonas_lite.train import runtime
 from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
+from videonas_lite.train.runtime import atomic_write
 
 
 class SearchDiverged(RuntimeError):
@@ -89,8 +91,7 @@ class SearchConfig:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
         if self.difference not in DIFFERENCES:
             raise ValueError(f"difference must be one of {DIFFERENCES}, got {self.difference!r}")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        runtime.check_device(self.device)
         if self.plan is not None and (self.space != "peng" or not self.plan or set(self.plan) - {"n", "r"}):
             raise ValueError(f"plan is a string of 'n' and 'r' for the peng space, got {self.plan!r} ({self.space})")
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -126,22 +127,10 @@ class SearchConfig:
         return cls(**settings)
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'")
-        return torch.device(self.device)
+        return runtime.torch_device(self.device)
 
     def autocast(self, device: torch.device):
-        """bf16 autocast on CUDA (unless ``bf16=False``), float32 elsewhere (unless ``bf16=True``)."""
-        on = device.type == "cuda" if self.bf16 is None else self.bf16
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+        return runtime.autocast(device, self.bf16)
 
 
 @dataclass
@@ -320,8 +309,8 @@ def run_search(
             "model": model.state_dict(), "sgd": sgd.state_dict(), "adam": adam.state_dict(),
             "schedule": schedule.state_dict(),
         }  # fmt: skip
-        _atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
-        _atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
+        atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
+        atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
         if on_epoch is not None:
             on_epoch(records[-1])
     return records
