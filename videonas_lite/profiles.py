@@ -124,7 +124,7 @@ TEACHING = dict(
 )  # fmt: skip
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=5, search_warmup_epochs=2),
+    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=6, search_warmup_epochs=2),
     "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5),
     "gpu": Profile(
         name="gpu",

@@ -10,7 +10,8 @@ Measuring. After every epoch both halves are scored on a *deterministic view*: e
 test sampling (segment centres) and a centre crop, in a fixed order (:func:`evaluate`). The network is
 put in eval mode for it: the stem's BN uses its running averages; the search cells' BNs keep no running
 statistics (nas/ops.py, as DARTS) and normalise with the statistics of the evaluation batch, so the
-videos are visited in a fixed shuffled order: a batch of one class would lose its class signal to them.
+videos are visited in a fixed shuffled order (a batch of one class would lose its class signal to them), in
+batches of ``EVAL_BATCH`` clips.
 
 A run folder holds ``records.json`` (one entry per finished epoch: losses, accuracies, the alpha softmax
 of every cell kind, the derived genotype and its share of parameter-free ops, so a notebook can replay
@@ -46,6 +47,9 @@ from videonas_lite.profiles import Profile
 from videonas_lite.train import runtime
 from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
 from videonas_lite.train.runtime import atomic_write
+
+EVAL_BATCH = 64  # clips per batch of the deterministic view (at least the training batch): no gradients kept,
+# so larger batches cost less per clip, and the cells' batch-statistics BNs see more clips
 
 
 class SearchDiverged(RuntimeError):
@@ -176,8 +180,8 @@ def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData
 
     pin = config.torch_device().type == "cuda"
 
-    def loader(ds, indices, **kw) -> DataLoader:
-        return DataLoader(Subset(ds, indices), config.batch_size, collate_fn=collate_clips,
+    def loader(ds, indices, batch_size=config.batch_size, **kw) -> DataLoader:
+        return DataLoader(Subset(ds, indices), batch_size, collate_fn=collate_clips,
                           num_workers=config.num_workers, pin_memory=pin, **kw)  # fmt: skip
 
     steps = [
@@ -193,7 +197,8 @@ def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData
     # a fixed shuffled order: the cells' BNs normalise with batch statistics, and a batch of one class (the
     # split lists are sorted by class) would have its class signal normalised away
     order = np.random.default_rng(config.seed)
-    evals = [loader(view, order.permutation(h).tolist(), shuffle=False) for h in (weight_half, alpha_half)]
+    evals = [loader(view, order.permutation(h).tolist(), max(config.batch_size, EVAL_BATCH), shuffle=False)
+             for h in (weight_half, alpha_half)]  # fmt: skip
     return SearchData(*steps, *evals, dataset, (weight_half, alpha_half), len(probe.classes))
 
 
