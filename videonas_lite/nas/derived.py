@@ -34,6 +34,7 @@ from torch import nn
 
 from videonas_lite.nas import ops
 from videonas_lite.nas.genotype import Edge, Genotype
+from videonas_lite.nas.networks import check_width
 
 __all__ = ["PAPER_NETWORKS", "DerivedCell", "DerivedNetwork", "derived_net", "drop_path", "peng_layout",
            "pvnas_layout"]  # fmt: skip
@@ -126,10 +127,7 @@ class DerivedNetwork(nn.Module):
         channels_last: bool = True,
     ):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if channels < 2:
-            raise ValueError(f"channels must be >= 2 (a factorized reduce splits them in two), got {channels}")
+        check_width(num_classes, channels)
         for name, p in (("drop_path", drop_path), ("dropout", dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")

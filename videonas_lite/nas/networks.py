@@ -28,6 +28,14 @@ from videonas_lite.nas import ops
 from videonas_lite.nas.cells import SearchCell, num_edges
 
 
+def check_width(num_classes: int, channels: int) -> None:
+    """A network needs two classes or more, and ``channels >= 2`` (a factorized reduce halves them)."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if channels < 2:
+        raise ValueError(f"channels must be >= 2 (a factorized reduce splits them in two), got {channels}")
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """One layer of a search network: which alpha tensor it reads, its op set, whether it reduces."""
@@ -53,10 +61,7 @@ class SearchNetwork(nn.Module):
         channels_last: bool = True,
     ):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if channels < 2:
-            raise ValueError(f"channels must be >= 2 (a factorized reduce splits them in two), got {channels}")
+        check_width(num_classes, channels)
         self.plan, self.nodes = tuple(plan), nodes
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         c_stem = stem_multiplier * channels

@@ -68,7 +68,7 @@ class RetrainDiverged(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(runtime.OnDevice):
     """A retraining run: the recipe (``None``: the paper of ``space``), the network, the data, the machine."""
 
     space: str = "peng"  # the genotype's search space: "peng" or "pvnas"; picks the paper's recipe
@@ -147,12 +147,6 @@ class RetrainConfig:
             share = round(paper["warmup_epochs"] / paper["epochs"] * settings["epochs"])
             settings["warmup_epochs"] = max(0, min(share, settings["epochs"] - 1))
         return cls(**settings)
-
-    def torch_device(self) -> torch.device:
-        return runtime.torch_device(self.device)
-
-    def autocast(self, device: torch.device):
-        return runtime.autocast(device, self.bf16)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch
 
 from videonas_lite.profiles import DEVICES
 
-__all__ = ["atomic_write", "autocast", "check_device", "torch_device"]
+__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "torch_device"]
 
 
 def check_device(device: str) -> None:
@@ -46,3 +46,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+class OnDevice:
+    """Mixin for a run's configuration dataclass with ``device`` and ``bf16`` fields."""
+
+    device: str
+    bf16: bool | None
+
+    def torch_device(self) -> torch.device:
+        return torch_device(self.device)
+
+    def autocast(self, device: torch.device):
+        return autocast(device, self.bf16)

@@ -57,7 +57,7 @@ class SearchDiverged(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(runtime.OnDevice):
     """What a search run needs besides its data: the space, the update order, the budget."""
 
     space: str = "peng"  # "peng" or "pvnas"
@@ -129,12 +129,6 @@ class SearchConfig:
             share = profile.search_warmup_epochs / profile.search_epochs
             settings["warmup_epochs"] = min(round(share * settings["epochs"]), settings["epochs"] - 1)
         return cls(**settings)
-
-    def torch_device(self) -> torch.device:
-        return runtime.torch_device(self.device)
-
-    def autocast(self, device: torch.device):
-        return runtime.autocast(device, self.bf16)
 
 
 @dataclass
