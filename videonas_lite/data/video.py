@@ -1,4 +1,4 @@
-"""Reading frames from video files with decord, decoding only the frames a clip needs.
+"""Reading frames from video files with decord, decoding only the frames a clip needs. Taught by notebook 01.
 
 ``read_clip(path, indices)`` opens the file, seeks, and decodes exactly the sampled frames
 (``VideoReader.get_batch``), optionally resized by the decoder itself. PyAV appears only in

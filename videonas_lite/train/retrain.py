@@ -1,5 +1,8 @@
 """Retraining the derived network from scratch (Peng Sec. 3; PV-NAS Sec. 4.2.2). Taught by notebook 07.
 
+(About 330 lines: the configuration with both papers' recipes, the data, the schedule and the resumable loop
+are one concept; the loop's shape follows train/search.py's so that a reader meets it once.)
+
 The architecture is a genotype (its derived network) or the name of a hand-designed network of
 :data:`~videonas_lite.nas.baselines.BASELINES` (Peng Table 2's contenders, trained with the same recipe).
 
