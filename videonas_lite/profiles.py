@@ -124,8 +124,28 @@ TEACHING = dict(
 )  # fmt: skip
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=6, search_warmup_epochs=2),
-    "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5),
+    # retrain_*: Peng's lr, channels and no warm-up, a few epochs (benchmarks/retrain_recipe.py measured them)
+    "ci": Profile(
+        name="ci",
+        **TEACHING,
+        probe_epochs=12,
+        search_epochs=6,
+        search_warmup_epochs=2,
+        retrain_epochs=3,
+        retrain_lr=0.025,
+        retrain_warmup_epochs=0,
+        retrain_channels=8,
+    ),
+    "default": Profile(
+        name="default",
+        **TEACHING,
+        search_epochs=16,
+        search_warmup_epochs=5,
+        retrain_epochs=8,
+        retrain_lr=0.025,
+        retrain_warmup_epochs=0,
+        retrain_channels=8,
+    ),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
