@@ -120,32 +120,13 @@ TEACHING = dict(
     synth_classes=4, synth_actors=("sweeper", "twins"), synth_videos_per_class=160, synth_frames=16,
     synth_size=32, frames_per_segment=1, decode_short_side=16, crop_size=16, cache_clips=True, peng_plan="rnr",
     pvnas_channels=4, search_weight_lr=0.1, search_arch_lr=1e-2, search_arch_weight_decay=0.0, search_draws=2,
-    batch_size=16, cpu_threads=1,
+    batch_size=16, cpu_threads=1, retrain_lr=0.025, retrain_warmup_epochs=0, retrain_channels=8,
 )  # fmt: skip
 
 PROFILES: dict[str, Profile] = {
     # retrain_*: Peng's lr, channels and no warm-up, a few epochs (benchmarks/retrain_recipe.py measured them)
-    "ci": Profile(
-        name="ci",
-        **TEACHING,
-        probe_epochs=12,
-        search_epochs=6,
-        search_warmup_epochs=2,
-        retrain_epochs=3,
-        retrain_lr=0.025,
-        retrain_warmup_epochs=0,
-        retrain_channels=8,
-    ),
-    "default": Profile(
-        name="default",
-        **TEACHING,
-        search_epochs=16,
-        search_warmup_epochs=5,
-        retrain_epochs=8,
-        retrain_lr=0.025,
-        retrain_warmup_epochs=0,
-        retrain_channels=8,
-    ),
+    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=6, search_warmup_epochs=2, retrain_epochs=3),
+    "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5, retrain_epochs=8),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
