@@ -38,7 +38,7 @@ def test_defaults_are_the_papers():
 
 
 def test_from_profile_takes_the_profiles_data_and_the_papers_recipe():
-    profile = get_profile("ci")
+    profile = get_profile("paper")  # its retrain_* fields are None: the paper's recipe
     config = RetrainConfig.from_profile(profile, "pvnas", epochs=4, warmup_epochs=1, lr=None)
     data = (profile.batch_size, profile.crop_size, profile.decode_short_side, profile.cache_clips, profile.search_draws)
     assert (config.batch_size, config.crop_size, config.short_side, config.cache, config.draws) == data
@@ -50,6 +50,16 @@ def test_from_profile_takes_the_profiles_data_and_the_papers_recipe():
         RetrainConfig.from_profile(profile, epoch=3)
     with pytest.raises(ValueError, match=r"warmup_epochs must be in \[0, epochs=4\), got 4"):
         RetrainConfig.from_profile(profile, epochs=4, warmup_epochs=4)
+
+
+def test_the_teaching_profiles_retrain_recipe_and_overrides():
+    for name in ("ci", "default"):
+        p = get_profile(name)
+        c = RetrainConfig.from_profile(p)
+        assert (c.epochs, c.lr, c.warmup_epochs, c.channels) == (
+            p.retrain_epochs, p.retrain_lr, p.retrain_warmup_epochs, p.retrain_channels)  # fmt: skip
+    c = RetrainConfig.from_profile(get_profile("ci"), epochs=5, lr=0.1, channels=4)
+    assert (c.epochs, c.lr, c.channels) == (5, 0.1, 4)  # explicit overrides win over the profile
 
 
 def test_schedule_warms_up_linearly_then_anneals_by_cosine():
