@@ -85,6 +85,8 @@ class SearchNetwork(nn.Module):
                 for kind, names in kinds.items()
             }
         )
+        if channels_last:  # the conv weights in the clips' layout too: oneDNN then skips a reorder per conv
+            self.to(memory_format=torch.channels_last_3d)  # (benchmarks/search_step.py measures both)
 
     @property
     def fused(self) -> bool:
