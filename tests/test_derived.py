@@ -40,22 +40,23 @@ def test_parameter_count_of_a_tiny_peng_network_by_hand():
     """C = 2, one node, depth 6, 3 classes; every BN affine (2 parameters per channel).
 
     A cell of width c with inputs of a and b channels: preprocessing a c + 2c and b c + 2c (a factorized
-    reduce has c/2 + c/2 filters of a weights: also a c), the pool nothing, Conv_1 c^2 + 2c.
+    reduce has c/2 + c/2 filters of a weights: also a c), the pool its BN's 2c, Conv_1 c^2 + 2c.
     """
-    cell = lambda a, b, c: a * c + 2 * c + b * c + 2 * c + c * c + 2 * c  # noqa: E731
+    cell = lambda a, b, c: a * c + 2 * c + b * c + 2 * c + 2 * c + c * c + 2 * c  # noqa: E731
     stem = 3 * 9 * 6 + 2 * 6  # 1x3x3 conv 3 -> 3C, BN
     cells = [cell(6, 6, 2), cell(6, 2, 2), cell(2, 2, 4), cell(2, 4, 4), cell(4, 4, 8), cell(4, 8, 8)]
-    assert cells == [40, 32, 56, 64, 176, 208]
+    assert cells == [44, 36, 64, 72, 192, 224]
     classifier = 8 * 3 + 3
     model = derived_net(TINY_PENG, 3, channels=2)
-    assert params(model) == stem + sum(cells) + classifier == 777
+    assert params(model) == stem + sum(cells) + classifier == 833
     assert all(m.affine and m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d))
 
 
 def test_parameter_count_of_a_tiny_pvnas_network_by_hand():
-    """Spatial cells hold two pools; temporal ones a pool and '3+1x1' (1x1x1 then 3x1x1 conv: c^2 + 3 c^2 + 2c)."""
-    spatial = lambda a, b, c: (a + b) * c + 4 * c  # noqa: E731
-    temporal = lambda a, b, c: (a + b) * c + 4 * c + 4 * c * c + 2 * c  # noqa: E731
+    """Spatial cells hold two pools (a BN each: 2c); temporal ones a pool and '3+1x1' (1x1x1 then 3x1x1 conv:
+    c^2 + 3 c^2 + 2c)."""
+    spatial = lambda a, b, c: (a + b) * c + 4 * c + 2 * 2 * c  # noqa: E731
+    temporal = lambda a, b, c: (a + b) * c + 4 * c + 2 * c + 4 * c * c + 2 * c  # noqa: E731
     stem = 3 * 9 * 6 + 2 * 6
     # S-NC, S-RC, S-NC, T-RC, T-NC, T-RC, T-NC with C = 2: widths 2, 4, 4, 8, 8, 16, 16
     cells = [spatial(6, 6, 2), spatial(6, 2, 4), spatial(2, 4, 4), temporal(4, 4, 8), temporal(4, 8, 8),
@@ -108,8 +109,9 @@ def test_a_seed_fixes_weights_and_training_outputs(one_thread):
 def test_ops_are_the_searchs_modules_with_affine_bn():
     model = derived_net(TINY_PENG, 3, channels=2)
     conv = model.cells[0].ops[1]
-    assert isinstance(conv, ops.Conv2Plus1D) and isinstance(model.cells[0].ops[0], ops.Pool)
-    assert conv[-1].affine
+    pool = model.cells[0].ops[0]  # a pool, then an affine BN, as in the search cell (ops.make_edge_op)
+    assert isinstance(conv, ops.Conv2Plus1D) and isinstance(pool[0], ops.Pool)
+    assert conv[-1].affine and pool[1].affine and pool[1].track_running_stats
 
 
 def test_bad_layouts_and_knobs_are_one_line_errors():

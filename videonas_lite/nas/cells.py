@@ -41,10 +41,7 @@ class MixedOp(nn.Module):
     def __init__(self, channels: int, stride: int, op_names: tuple[str, ...]):
         super().__init__()
         self.op_names, self.stride = tuple(op_names), stride
-        self.ops = nn.ModuleList()
-        for name in self.op_names:
-            op = ops.make_op(name, channels, stride, affine=False)
-            self.ops.append(nn.Sequential(op, ops.bn(channels, affine=False)) if isinstance(op, ops.Pool) else op)
+        self.ops = nn.ModuleList(ops.make_edge_op(name, channels, stride, affine=False) for name in self.op_names)
 
     def forward(self, x: torch.Tensor, op_weights: torch.Tensor) -> torch.Tensor:
         """``op_weights``: this edge's ``softmax(alpha)``, one per op. ``Zero`` adds nothing and is skipped."""

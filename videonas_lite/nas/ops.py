@@ -264,6 +264,16 @@ def make_op(name: str, channels: int, stride: int = 1, affine: bool = True) -> n
     raise KeyError(f"unknown op {name!r}; known ops: {known}")
 
 
+def make_edge_op(name: str, channels: int, stride: int = 1, affine: bool = True) -> nn.Module:
+    """The op as an edge of a cell holds it: :func:`make_op`, and after a pool a BN (DARTS's search cell).
+
+    A pool passes its input's scale on, while every conv op ends in a BN; the BN gives a pool's output the
+    same scale. The search cells (``affine=False``) and the derived cells (``affine=True``) both use it.
+    """
+    op = make_op(name, channels, stride, affine)
+    return nn.Sequential(op, bn(channels, affine=affine)) if isinstance(op, Pool) else op
+
+
 def op_names(op_set: str | tuple[str, ...]) -> tuple[str, ...]:
     """The names of an op set given by registry name (``'peng'``, ...) or as a tuple of op names."""
     if isinstance(op_set, str):
