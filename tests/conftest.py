@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from videonas_lite.data.synthetic import SynthConfig, _encode_mp4, generate
+from videonas_lite.data.synthetic import SynthConfig, encode_mp4, generate
 
 TINY = SynthConfig(classes=4, videos_per_class=4, frames=12, size=32, seed=3)
 
@@ -43,7 +43,7 @@ def write_video(path: Path, frames: int = 10, size: int = 32, faststart: bool = 
     for t in range(frames):
         video[t, 8:16, t : t + 8] = 255
     path.parent.mkdir(parents=True, exist_ok=True)
-    _encode_mp4(video, path, fps=25)
+    encode_mp4(video, path, fps=25)
     return path
 
 

@@ -1,5 +1,9 @@
 """The embedded dataset: a procedurally generated action-recognition dataset written as real mp4 files.
 
+Taught by notebook 01 (the scene, the factors, the probes). About 500 lines, one concept: the scene's
+actors, their renderer, the encoder, the split lists and the manifest must change together, since the
+manifest's generator hash (of this file) decides when a cached copy is stale.
+
 Why it exists. The course must run end to end with nothing downloaded, through exactly the code
 path that reads UCF101 (class folders, ``classInd.txt``, split lists, decord). So we write real
 videos in UCF101's layout and let the rest of the package treat them like any other dataset.
@@ -82,6 +86,7 @@ __all__ = [
     "MANIFEST",
     "SynthConfig",
     "class_names",
+    "encode_mp4",
     "ensure_dataset",
     "generate",
     "render_video",
@@ -363,7 +368,7 @@ def render_video(config: SynthConfig, class_index: int, group: int, clip: int) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _encode_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
+def encode_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
     """H.264 (libx264, CRF 17, single thread so the bytes are reproducible), yuv420p, written atomically."""
     import av
 
@@ -456,7 +461,7 @@ def generate(out: str | os.PathLike, config: SynthConfig, progress: bool = True)
         # produced slightly different bytes for identical input, breaking "same seed, same frames".
         bar = tqdm(total=len(jobs), desc=f"synth {config.mode}", unit="video", disable=not progress)
         for _, class_index, group, clip, path in jobs:
-            _encode_mp4(render_video(config, class_index, group, clip), Path(path), config.fps)
+            encode_mp4(render_video(config, class_index, group, clip), Path(path), config.fps)
             bar.update()
         bar.close()
         _check_decodable(Path(jobs[0][4]), config)
