@@ -102,6 +102,9 @@ EXPERIMENTS: dict[str, dict] = {
     "appearance-32px-crop-24": _experiment("data", "appearance mode, decoded at 32 px, crop 24, 12 epochs (4 frozen)",
                                            dataclasses.replace(TEACHING_DATA, mode="appearance"), short_side=None,
                                            crop_size=24, epochs=12, warmup_epochs=4),
+    "ci-7-epochs": _experiment("ci budget", "the ci profile with 7 epochs (2 frozen)", epochs=7, warmup_epochs=2),
+    "ci-7-epochs-seed2": _experiment("ci budget", "the ci profile with 7 epochs (2 frozen), search seed 2", epochs=7,
+                                     warmup_epochs=2, seed=2),
     "appearance": _experiment("data", "appearance mode, same recipe",
                               dataclasses.replace(TEACHING_DATA, mode="appearance")),
 }  # fmt: skip
