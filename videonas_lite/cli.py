@@ -90,7 +90,7 @@ def _search(args: argparse.Namespace) -> int:
     data = _profile_data(profile, args.data)
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
-        difference=args.difference, device=args.device,
+        difference=args.difference, device=args.device, sharpness_clips=args.sharpness, early_stop=args.early_stop,
     )  # fmt: skip
     out = args.resume or args.out
     _set_threads(profile, config.torch_device())
@@ -290,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    q.add_argument("--sharpness", type=int, default=None, metavar="CLIPS",
+                   help="record the dominant eigenvalue of the alpha Hessian on CLIPS clips every epoch (Zela 2020)")
+    q.add_argument("--early-stop", type=int, default=None, metavar="K",
+                   help="DARTS-ES: stop when the eigenvalue rose by 1/0.75 in K epochs; derive epoch i-K (needs "
+                        "--sharpness)")  # fmt: skip
     q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
     q.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
     q.set_defaults(func=_search)

@@ -156,7 +156,8 @@ def derive_genotype(
 
 
 def from_run(run: str | os.PathLike, epoch: int | None = None) -> Genotype:
-    """The genotype of a search run's epoch (default: the last), derived again from its recorded alpha softmax.
+    """The genotype of a search run's epoch (default: the last, or DARTS-ES's choice when the run was stopped
+    early), derived again from its recorded alpha softmax.
 
     Reads ``RUN/records.json`` as :func:`~videonas_lite.train.search.run_search` writes it (or the
     ``{"provenance": ..., "records": [...]}`` of a reference run), else ``RUN/checkpoint.pt`` (its records; at
@@ -188,6 +189,9 @@ def from_run(run: str | os.PathLike, epoch: int | None = None) -> Genotype:
     if not isinstance(data, list) or not data or not all(isinstance(r, Mapping) for r in data):
         raise GenotypeError(f"{source}: records: expected a non-empty array of per-epoch objects")
     epochs = [r.get("epoch", i) for i, r in enumerate(data)]
+    stopped = data[-1].get("early_stop")
+    if epoch is None and isinstance(stopped, Mapping) and stopped.get("chosen_epoch") in epochs:
+        epoch = stopped["chosen_epoch"]  # DARTS-ES stopped the run: its chosen epoch (train/search.py)
     i = len(data) - 1 if epoch is None else epochs.index(epoch) if epoch in epochs else None
     if i is None:
         raise GenotypeError(f"{source}: epoch: no record of epoch {epoch} (epochs {epochs[0]}..{epochs[-1]})")

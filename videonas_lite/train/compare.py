@@ -53,7 +53,7 @@ from videonas_lite.train.evaluate import (
 from videonas_lite.train.retrain import RetrainConfig, load_run, run_retrain
 from videonas_lite.train.runtime import atomic_write
 
-__all__ = ["METRICS", "aggregate", "contenders", "markdown_table", "run_compare", "spread"]
+__all__ = ["METRICS", "aggregate", "contenders", "markdown_table", "run_compare", "spread", "train_and_score"]
 
 METRICS = ("top1", "top5", "wall_s")  # measured per seed; params, size and FLOPs do not depend on the seed
 RANDOM_ROW = "random (mean of {n})"
@@ -150,7 +150,15 @@ def _clip_level(model: torch.nn.Module, config: RetrainConfig, data_dir) -> dict
     return topk_accuracy(logits[:, 0], labels)
 
 
-def _run_one(name: str, arch, config: RetrainConfig, data_dir, run: Path, progress: bool) -> dict:
+def train_and_score(
+    name: str, arch: Genotype | str, config: RetrainConfig, data_dir, run: Path, progress: bool = True,
+    kind: str | None = None,
+) -> dict:
+    """One (contender, seed): retrain ``arch`` into ``run`` (resumed if interrupted), score it, write ``result.json``.
+
+    A ``run`` with a ``result.json`` of the same configuration is not trained again (``skipped`` in the result).
+    ``kind`` defaults to ``searched``, ``random`` (names ``random-*``) or ``baseline``.
+    """
     path = run / "result.json"
     if path.is_file():
         done = json.loads(path.read_text())
@@ -161,7 +169,7 @@ def _run_one(name: str, arch, config: RetrainConfig, data_dir, run: Path, progre
     model, *_ = load_run(run, config.torch_device())
     top = _clip_level(model, config, data_dir)
     frames = config.num_segments * config.frames_per_segment
-    kind = "searched" if name == "searched" else "random" if name.startswith("random-") else "baseline"
+    kind = kind or ("searched" if name == "searched" else "random" if name.startswith("random-") else "baseline")
     result = {
         "architecture": name, "kind": kind, "seed": config.seed, "epochs": len(records), "top1": top[1], "top5": top[5],
         "params": parameter_count(model), "size_mb": model_size_mb(model),
@@ -198,8 +206,8 @@ def run_compare(
     results, total = [], len(table) * len(seeds)
     for name, arch in table.items():
         for seed in seeds:
-            result = _run_one(name, arch, dataclasses.replace(config, seed=seed), data_dir, out / name / f"seed-{seed}",
-                              progress)  # fmt: skip
+            result = train_and_score(name, arch, dataclasses.replace(config, seed=seed), data_dir,
+                                     out / name / f"seed-{seed}", progress)  # fmt: skip
             note = " (done earlier)" if result.pop("skipped", False) else ""
             results.append(result)
             if log is not None:

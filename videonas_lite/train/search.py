@@ -43,6 +43,7 @@ from videonas_lite.data.transforms import eval_transform, train_transform
 from videonas_lite.nas.bilevel import DIFFERENCES, ORDERS, search_step
 from videonas_lite.nas.genotype import derive, parameter_free_share
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
+from videonas_lite.nas.sharpness import dominant_eigenvalue, early_stop_epoch
 from videonas_lite.profiles import Profile
 from videonas_lite.train import runtime
 from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
@@ -87,6 +88,10 @@ class SearchConfig(runtime.OnDevice):
     scale_jitter: tuple[int, int] | None = None  # PV-NAS's training-time short-side range
     split: int = 1  # which train list (UCF101 split 1-3)
     num_workers: int = 0  # DataLoader worker processes
+    # the curvature of the alpha half's loss in the alphas (nas/sharpness.py; Zela et al. 2020)
+    sharpness_clips: int = 0  # 0: off; N: the dominant Hessian eigenvalue on the view's first N clips, every epoch
+    sharpness_iters: int = 10  # power iterations per epoch (warm-started from the last epoch's vector)
+    early_stop: int | None = None  # DARTS-ES's k: stop when the eigenvalue rose by 1/0.75 within k epochs
 
     def __post_init__(self):
         if self.space not in ("peng", "pvnas"):
@@ -102,6 +107,12 @@ class SearchConfig(runtime.OnDevice):
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        if self.sharpness_clips < 0 or self.sharpness_iters < 1:
+            raise ValueError(f"sharpness_clips must be >= 0 and sharpness_iters >= 1, got {self.sharpness_clips} "
+                             f"and {self.sharpness_iters}")  # fmt: skip
+        if self.early_stop is not None and (self.early_stop < 1 or not self.sharpness_clips):
+            raise ValueError(f"early_stop (k epochs) must be >= 1 and needs sharpness_clips > 0, got "
+                             f"early_stop={self.early_stop}, sharpness_clips={self.sharpness_clips}")  # fmt: skip
         if self.draws < 1 or self.num_workers < 0:
             raise ValueError(f"draws must be >= 1 and num_workers >= 0, got {self.draws} and {self.num_workers}")
 
@@ -242,6 +253,18 @@ def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[float, float]:
     return correct / total, loss / total
 
 
+def sharpness_batches(loader: DataLoader, clips: int, device: torch.device) -> list[tuple]:
+    """The first ``clips`` clips of a deterministic view, in batches as the view gives them (the last one cut)."""
+    batches, taken = [], 0
+    for x, y, *_ in loader:
+        x, y = x[: clips - taken], y[: clips - taken]
+        batches.append((x.to(device), y.to(device)))
+        taken += len(y)
+        if taken >= clips:
+            break
+    return batches
+
+
 def _jsonable(record: dict) -> dict:
     """The record as it reads back from records.json (tuples become lists)."""
     return json.loads(json.dumps(record))
@@ -259,6 +282,10 @@ def run_search(
     """Search for ``config.epochs`` epochs (or continue a run in ``out_dir`` when ``resume``); returns the records.
 
     ``on_step(epoch, step)`` is called after every step, ``on_epoch(record)`` after every epoch's checkpoint.
+    With ``config.sharpness_clips`` each record has ``sharpness`` (the dominant eigenvalue of the Hessian of the
+    loss on the alpha half's first clips in the alphas; for one level that half is training data too); with
+    ``config.early_stop`` the run ends at the epoch where DARTS-ES fires, whose record gets ``early_stop``:
+    ``{"epoch": i, "chosen_epoch": i - k}`` (:func:`~videonas_lite.nas.genotype.from_run` then derives that one).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,7 +293,7 @@ def run_search(
     train_loader, val_loader = data.weight, data.alpha
     device = config.torch_device()
     model, sgd, adam, schedule = build_search(config, data.num_classes, device)
-    records, start = [], 0
+    records, start, direction = [], 0, None
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.is_file():
         state = torch.load(ckpt, weights_only=True, map_location=device)
@@ -275,6 +302,10 @@ def run_search(
         for obj, key in ((model, "model"), (sgd, "sgd"), (adam, "adam"), (schedule, "schedule")):
             obj.load_state_dict(state[key])
         records, start = json.loads(state["records"]), state["epoch"] + 1
+        direction = state.get("direction")  # the power iteration's last vector: a resumed run measures the same
+        if records and "early_stop" in records[-1]:
+            return records
+    curvature = sharpness_batches(data.alpha_eval, config.sharpness_clips, device) if config.sharpness_clips else []
     for epoch in range(start, config.epochs):
         data.start_epoch(epoch, config.seed)
         warm = epoch < config.warmup_epochs  # weights only: the alphas wait for trained weights
@@ -296,6 +327,10 @@ def run_search(
         metrics = {}
         for name, loader in (("train", data.weight_eval), ("val", data.alpha_eval)):
             metrics[f"{name}_acc"], metrics[f"{name}_eval_loss"] = evaluate(model, loader)
+        if curvature:
+            lam, direction, iters = dominant_eigenvalue(model, curvature, config.sharpness_iters, v0=direction,
+                                                        seed=config.seed)  # fmt: skip
+            metrics["sharpness"] = {"eigenvalue": lam, "iterations": iters, "clips": config.sharpness_clips}
         genotype = derive(model)
         records.append(_jsonable({
             "epoch": epoch, **{f"{k}_loss": v for k, v in sums.items()}, **metrics,
@@ -303,13 +338,21 @@ def run_search(
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
             "genotype": genotype.to_record(), "parameter_free_share": parameter_free_share(genotype),
         }))  # fmt: skip
+        stop = None
+        if config.early_stop is not None:
+            stop = early_stop_epoch([r["sharpness"]["eigenvalue"] for r in records], config.early_stop,
+                                    first=config.warmup_epochs)  # fmt: skip
+            if stop is not None:
+                records[-1]["early_stop"] = {"epoch": stop[0], "chosen_epoch": stop[1], "k": config.early_stop}
         state = {
             "config": asdict(config), "epoch": epoch, "records": json.dumps(records),
             "model": model.state_dict(), "sgd": sgd.state_dict(), "adam": adam.state_dict(),
-            "schedule": schedule.state_dict(),
+            "schedule": schedule.state_dict(), "direction": direction,
         }  # fmt: skip
         atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
         atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
         if on_epoch is not None:
             on_epoch(records[-1])
+        if stop is not None:
+            break
     return records
