@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -47,6 +46,7 @@ from videonas_lite.nas.genotype import Genotype
 from videonas_lite.nas.sharpness import early_stop_epoch
 from videonas_lite.profiles import get_profile
 from videonas_lite.train.compare import aggregate, markdown_table, spread, train_and_score
+from videonas_lite.train.optim import quarter_step_epochs
 from videonas_lite.train.retrain import RetrainConfig
 from videonas_lite.train.search import SearchConfig, run_search
 
@@ -86,7 +86,7 @@ def _commit() -> str:
 def search_config(profile, schedule: str, seed: int, sharpness: int, iters: int = 6) -> SearchConfig:
     epochs = profile.search_epochs
     return SearchConfig.from_profile(profile, "pvnas", "one-level", schedule=schedule, seed=seed,
-                                     step_epochs=max(1, math.ceil(epochs / 4)), sharpness_clips=sharpness,
+                                     step_epochs=quarter_step_epochs(epochs), sharpness_clips=sharpness,
                                      sharpness_iters=iters)  # fmt: skip
 
 

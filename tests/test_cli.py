@@ -41,6 +41,21 @@ def test_search_writes_records_and_resumes(tiny_dataset, tmp_path, capsys):
     assert "exceeds a half of the training set" in capsys.readouterr().err
 
 
+def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, capsys):
+    args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "2", "--batch-size", "2",
+            "--space", "pvnas", "--order", "one-level", "--sharpness", "2", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    records = json.loads((tmp_path / "run" / "records.json").read_text())
+    assert set(records[0]["genotype"]) == {"S-NC", "S-RC", "T-NC", "T-RC"}
+    assert all(r["sharpness"]["clips"] == 2 for r in records)
+    out = capsys.readouterr().out
+    assert "dominant eigenvalue of the alpha Hessian per epoch: " in out
+    one_epoch = [*args[:5], "1", *args[6:-1]]
+    assert main([*one_epoch, str(tmp_path / "es"), "--early-stop", "1"]) == 0  # too short to fire: the flag is read
+    assert main([*args[:-4], "--early-stop", "2", "--out", str(tmp_path / "bad")]) == 2
+    assert "needs sharpness_clips > 0" in capsys.readouterr().err
+
+
 REFERENCE_RUN = Path(__file__).parents[1] / "benchmarks" / "results" / "reference-search"
 
 

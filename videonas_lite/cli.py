@@ -124,6 +124,13 @@ def search_summary(records: list[dict]) -> str:
         f"derived genotype over the last {min(3, len(records))} epochs: {'stable' if stable else 'changing'}; "
         f"parameter-free share {last['parameter_free_share']:.2f}",
     ]  # fmt: skip
+    if "sharpness" in last:
+        lines.append("dominant eigenvalue of the alpha Hessian per epoch: "
+                     + " ".join(f"{r['sharpness']['eigenvalue']:.3g}" for r in records))  # fmt: skip
+    if "early_stop" in last:
+        stop = last["early_stop"]
+        lines.append(f"DARTS-ES (k = {stop['k']}) stopped the search at epoch {stop['epoch']}; "
+                     f"videonas derive takes the cell of epoch {stop['chosen_epoch']}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ reads, per epoch of a run's ``records.json``:
 
 * ``free_share``: per cell kind, the share of the derived cell's edges that carry a parameter-free op
   (identity, pools; the derivation never keeps Zero), and ``free_share_all`` over the whole genotype;
-* ``free_mass``: per cell kind, the softmax weight on parameter-free ops (Zero included), averaged over edges
+* ``free_mass``: per cell kind, the softmax weight on parameter-free ops (Zero not counted), averaged over edges
   (:func:`~videonas_lite.viz.records.parameter_free_mass`): the continuous drift, seen before the discrete one;
 * ``entropy``: per cell kind, the mean over edges of the entropy of ``softmax(alpha)`` in nats (``ln |O|`` when
   uniform, 0 when one op holds all the weight);

@@ -37,6 +37,14 @@ PAPERS: dict[str, OptimConfig] = {
     "pvnas": OptimConfig(0.1, 0.9, 1e-4, 1e-3, (0.0, 0.999), 0.0, "step"),
 }
 SCHEDULES = ("cosine", "step")
+PAPER_STEPS = 4  # PV-NAS decays x0.1 every 20 of its 80 search epochs (its search hyper-parameters; Table 3 text)
+
+
+def quarter_step_epochs(epochs: int) -> int:
+    """PV-NAS's step period scaled to a search of ``epochs`` (the paper: 20 of 80): ``ceil(epochs / 4)``."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    return -(-epochs // PAPER_STEPS)
 
 
 def make_optimizers(model: nn.Module, config: OptimConfig) -> tuple[torch.optim.SGD, torch.optim.Adam]:
