@@ -72,6 +72,17 @@ EXPERIMENTS: dict[str, dict] = {
                                     epochs=8, warmup_epochs=0),
     "ci-c4-lr0.1-e4-w1": _setting("ci", "4 channels, lr 0.1, 4 epochs, 1 warm-up", channels=4, lr=0.1, epochs=4,
                                   warmup_epochs=1),
+    # PV-NAS's derived networks (PV-NAS-L, K = 1; pass --search-run a pvnas search): the paper's regularisation
+    # (drop-path 0.1, dropout 0.4) against none, on the teaching data
+    "pvnas-ci-c8-lr0.025-e3": _setting("ci", "PV-NAS-L, 8 channels, lr 0.025, 3 epochs, drop-path 0.1, dropout 0.4",
+                                       channels=8, lr=0.025, epochs=3, warmup_epochs=0),
+    "pvnas-ci-c8-lr0.025-e3-noreg": _setting("ci", "PV-NAS-L, 8 channels, lr 0.025, 3 epochs, no drop-path/dropout",
+                                             channels=8, lr=0.025, epochs=3, warmup_epochs=0, drop_path=0.0,
+                                             dropout=0.0),
+    "pvnas-ci-c8-lr0.1-e3-noreg": _setting("ci", "PV-NAS-L, 8 channels, lr 0.1, 3 epochs, no drop-path/dropout",
+                                           channels=8, lr=0.1, epochs=3, warmup_epochs=0, drop_path=0.0, dropout=0.0),
+    "pvnas-default-c8-lr0.025-e8": _setting("default", "PV-NAS-L, 8 channels, lr 0.025, 8 epochs, drop-path 0.1, "
+                                            "dropout 0.4", channels=8, lr=0.025, epochs=8, warmup_epochs=0),
 }  # fmt: skip
 
 

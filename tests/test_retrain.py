@@ -58,6 +58,10 @@ def test_the_teaching_profiles_retrain_recipe_and_overrides():
         c = RetrainConfig.from_profile(p)
         assert (c.epochs, c.lr, c.warmup_epochs, c.channels) == (
             p.retrain_epochs, p.retrain_lr, p.retrain_warmup_epochs, p.retrain_channels)  # fmt: skip
+        pvnas = RetrainConfig.from_profile(p, "pvnas")
+        assert (pvnas.drop_path, pvnas.dropout) == (p.retrain_drop_path, p.retrain_dropout) == (0.0, 0.0)
+    paper = RetrainConfig.from_profile(get_profile("paper"), "pvnas")
+    assert (paper.drop_path, paper.dropout) == (0.1, 0.4), "the paper profile keeps PV-NAS's regularisation"
     c = RetrainConfig.from_profile(get_profile("ci"), epochs=5, lr=0.1, channels=4)
     assert (c.epochs, c.lr, c.channels) == (5, 0.1, 4)  # explicit overrides win over the profile
 

@@ -71,6 +71,8 @@ class Profile:
     retrain_lr: float | None = None  # SGD (Peng 0.025, PV-NAS 0.01)
     retrain_warmup_epochs: int | None = None  # linear warm-up (PV-NAS 16; Peng none)
     retrain_channels: int | None = None  # initial channels of the derived network (Peng 8, PV-NAS 64)
+    retrain_drop_path: float | None = None  # drop-path probability (Peng 0, PV-NAS 0.1)
+    retrain_dropout: float | None = None  # dropout before the classifier (Peng 0, PV-NAS 0.4)
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -121,6 +123,7 @@ TEACHING = dict(
     synth_size=32, frames_per_segment=1, decode_short_side=16, crop_size=16, cache_clips=True, peng_plan="rnr",
     pvnas_channels=4, search_weight_lr=0.1, search_arch_lr=1e-2, search_arch_weight_decay=0.0, search_draws=2,
     batch_size=16, cpu_threads=1, retrain_lr=0.025, retrain_warmup_epochs=0, retrain_channels=8,
+    retrain_drop_path=0.0, retrain_dropout=0.0,
 )  # fmt: skip
 
 PROFILES: dict[str, Profile] = {
@@ -200,6 +203,10 @@ def _validate(p: Profile) -> Profile:
         value = getattr(p, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"profile {p.name!r}: {name} must be None or a positive integer, got {value!r}")
+    for name in ("retrain_drop_path", "retrain_dropout"):
+        value = getattr(p, name)
+        if value is not None and not (isinstance(value, int | float) and 0 <= value < 1):
+            raise ValueError(f"profile {p.name!r}: {name} must be None or in [0, 1), got {value!r}")
     if p.retrain_lr is not None and not (isinstance(p.retrain_lr, int | float) and p.retrain_lr > 0):
         raise ValueError(f"profile {p.name!r}: retrain_lr must be None or a positive number, got {p.retrain_lr!r}")
     if p.retrain_warmup_epochs is not None and not (

@@ -141,7 +141,8 @@ class RetrainConfig(runtime.OnDevice):
         if unknown:
             raise ValueError(f"unknown retrain setting(s) {unknown}; known: {sorted(fields)}")
         recipe = dict(epochs=profile.retrain_epochs, lr=profile.retrain_lr, warmup_epochs=profile.retrain_warmup_epochs,
-                      channels=profile.retrain_channels)  # fmt: skip
+                      channels=profile.retrain_channels, drop_path=profile.retrain_drop_path,
+                      dropout=profile.retrain_dropout)  # fmt: skip
         overrides = {**{k: v for k, v in recipe.items() if v is not None},
                      **{k: v for k, v in overrides.items() if v is not None}}  # fmt: skip
         settings.update(overrides)
