@@ -46,7 +46,6 @@ from videonas_lite.nas.genotype import Genotype
 from videonas_lite.nas.sharpness import early_stop_epoch
 from videonas_lite.profiles import get_profile
 from videonas_lite.train.compare import aggregate, markdown_table, spread, train_and_score
-from videonas_lite.train.optim import quarter_step_epochs
 from videonas_lite.train.retrain import RetrainConfig
 from videonas_lite.train.search import SearchConfig, run_search
 
@@ -84,10 +83,9 @@ def _commit() -> str:
 
 
 def search_config(profile, schedule: str, seed: int, sharpness: int, iters: int = 6) -> SearchConfig:
-    epochs = profile.search_epochs
+    """The study's search: one level, the step schedule decaying at each quarter (train/search.py's default)."""
     return SearchConfig.from_profile(profile, "pvnas", "one-level", schedule=schedule, seed=seed,
-                                     step_epochs=quarter_step_epochs(epochs), sharpness_clips=sharpness,
-                                     sharpness_iters=iters)  # fmt: skip
+                                     sharpness_clips=sharpness, sharpness_iters=iters)  # fmt: skip
 
 
 def cmd_search(args) -> None:

@@ -151,3 +151,11 @@ def test_a_profile_sets_the_search(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             SearchConfig(device="cuda").torch_device()
+
+
+def test_the_step_schedule_decays_at_each_quarter_unless_told():
+    """PV-NAS decays x0.1 every 20 of its 80 search epochs; a shorter search keeps the proportion."""
+    for epochs, explicit, period in ((8, None, 2), (7, None, 2), (80, None, 20), (8, 5, 5)):
+        config = SearchConfig(space="pvnas", order="one-level", epochs=epochs, step_epochs=explicit)
+        *_, schedule = S.build_search(config, 3, torch.device("cpu"))
+        assert isinstance(schedule, torch.optim.lr_scheduler.StepLR) and schedule.step_size == period

@@ -28,7 +28,7 @@ class OptimConfig:
     arch_weight_decay: float
     schedule: str  # "cosine" or "step"
     lr_min: float = 1e-3  # cosine's floor
-    step_epochs: int = 20  # step decay's period
+    step_epochs: int = 20  # step decay's period (a search scales it: train/search.py, quarter_step_epochs)
     step_factor: float = 0.1
 
 

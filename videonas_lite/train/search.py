@@ -46,7 +46,7 @@ from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.nas.sharpness import dominant_eigenvalue, early_stop_epoch
 from videonas_lite.profiles import Profile
 from videonas_lite.train import runtime
-from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule
+from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule, quarter_step_epochs
 from videonas_lite.train.runtime import atomic_write
 
 EVAL_BATCH = 64  # clips per batch of the deterministic view (at least the training batch): no gradients kept,
@@ -73,7 +73,7 @@ class SearchConfig(runtime.OnDevice):
     seed: int = 0
     r: float = 0.01
     difference: str = "central"  # the second order's finite difference: "central" (DARTS) or "forward"
-    step_epochs: int | None = None  # step schedule's period (None: the paper's 20)
+    step_epochs: int | None = None  # step schedule's period (None: a quarter of the epochs, the paper's 20 of 80)
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     bf16: bool | None = None  # bf16 autocast (None: on CUDA only); the finite differences stay float32
     # the teaching recipe's knobs; these defaults are the papers' settings
@@ -216,7 +216,8 @@ def build_search(config: SearchConfig, num_classes: int, device: torch.device):
         model = pvnas_search_net(num_classes, channels=config.channels)
     model = model.to(device)
     paper = PAPERS[config.space]
-    knobs = (("schedule", config.schedule), ("step_epochs", config.step_epochs),
+    step_epochs = config.step_epochs or quarter_step_epochs(config.epochs)
+    knobs = (("schedule", config.schedule), ("step_epochs", step_epochs),
              ("weight_lr", config.weight_lr), ("arch_lr", config.arch_lr),
              ("arch_weight_decay", config.arch_weight_decay))  # fmt: skip
     overrides = {k: v for k, v in knobs if v is not None}
