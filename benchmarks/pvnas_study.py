@@ -144,10 +144,10 @@ def cmd_table3(args) -> None:
     base = RetrainConfig.from_profile(profile, "pvnas", epochs=args.epochs)
     rows = table3_rows(base.channels)
     only = None if args.only is None else args.only.split(",")
-    for name, (arch, overrides) in rows.items():
-        if only is not None and name not in only:
-            continue
-        for seed in _seeds(args.seeds):
+    for seed in _seeds(args.seeds):  # seeds outermost: an interrupted study has every row at the first seeds
+        for name, (arch, overrides) in rows.items():
+            if only is not None and name not in only:
+                continue
             config = dataclasses.replace(base, seed=seed, **overrides)
             kind = "random" if name.startswith("random-") else "searched"
             slug = name.replace(" ", "-").replace("/", "of")
