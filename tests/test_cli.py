@@ -50,7 +50,7 @@ def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, c
     assert all(r["sharpness"]["clips"] == 2 for r in records)
     out = capsys.readouterr().out
     assert "dominant eigenvalue of the alpha Hessian per epoch: " in out
-    one_epoch = [*args[:5], "1", *args[6:-1]]
+    one_epoch = [*args[:6], "1", *args[7:-1]]
     assert main([*one_epoch, str(tmp_path / "es"), "--early-stop", "1"]) == 0  # too short to fire: the flag is read
     assert main([*args[:-4], "--early-stop", "2", "--out", str(tmp_path / "bad")]) == 2
     assert "needs sharpness_clips > 0" in capsys.readouterr().err
