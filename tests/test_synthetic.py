@@ -69,19 +69,22 @@ def test_held_out_groups_follow_ucf101_proportions():
     assert held_out_groups(2, 1) == [0] and held_out_groups(2, 2) == [1]
 
 
-def test_same_seed_same_decoded_frames(tmp_path):
+def test_same_seed_same_bytes_another_seed_another_video(tmp_path):
+    # The generator's contract is byte-identical files for a seed. Decoded pixels are not compared
+    # across the two copies: decord 0.6.0's get_batch now and then returns a P-frame a few levels
+    # off (dmlc/decord#195), as a CI run under load saw.
     config = SynthConfig(classes=2, videos_per_class=2, frames=8, size=32, seed=11)
     a = generate(tmp_path / "a", config, progress=False)
     b = generate(tmp_path / "b", config, progress=False)
     c = generate(tmp_path / "c", SynthConfig(classes=2, videos_per_class=2, frames=8, size=32, seed=12), progress=False)
-    for video in sorted(a.rglob("*.mp4")):
+    videos = sorted(a.rglob("*.mp4"))
+    assert len(videos) == 4
+    for video in videos:
         rel = video.relative_to(a)
+        assert video.read_bytes() == (b / rel).read_bytes(), f"{rel}: same seed, other bytes"
         fa, _ = read_clip(video, range(8))
-        fb, _ = read_clip(b / rel, range(8))
         fc, _ = read_clip(c / rel, range(8))
-        np.testing.assert_array_equal(fa, fb)
         assert np.abs(fa.astype(int) - fc).mean() > 5, "another seed draws another video"
-        assert video.read_bytes() == (b / rel).read_bytes()
 
 
 def test_ensure_dataset_reuses_or_regenerates(tmp_path):
