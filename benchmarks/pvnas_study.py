@@ -6,6 +6,7 @@ Three steps, each resumable (finished runs are skipped), each writing under ``be
     .venv/bin/python benchmarks/pvnas_study.py search --mode motion --schedule step --seeds 0,1,2
     .venv/bin/python benchmarks/pvnas_study.py search --mode appearance --schedule step --seeds 0,1,2
     .venv/bin/python benchmarks/pvnas_study.py table3 --seeds 0,1,2
+    .venv/bin/python benchmarks/pvnas_study.py schedules --seeds 0,1,2
     .venv/bin/python benchmarks/pvnas_study.py report
 
 ``search``: PV-NAS's one-level search (S-NC -> S-RC -> T-NC -> T-RC, Alg. 1) on the profile's embedded dataset
@@ -19,6 +20,10 @@ run per seed (``train/compare.train_and_score``): the baseline (the cell of the 
 its last epoch, PV-NAS-L's stack, K = 1), the cells of that search stopped at 1/4, 1/2 and 3/4 of its epochs,
 half and double initial channels, 5 random cells (at least four convs a cell), and the cell of the
 ``motion-cosine-seed0`` search (the false case's cell, retrained beside the baseline). Results in ``table3/``.
+
+``schedules``: the false case retrained (Sec. 3.3: "retrain the derived networks of both"): for each search seed,
+the last-epoch cell of the ``motion-step`` search, of the ``motion-cosine`` search, and the cosine search's cell at
+the epoch DARTS-ES picks (k = 3), each retrained once (seed 0) with the profile's recipe. Results in ``schedules/``.
 
 ``report``: ``collapse.json`` (per run and epoch: parameter-free share and softmax mass per cell kind, entropy,
 derived parameters, eigenvalue; DARTS-ES's pick), ``motion_appearance.json`` (the share of temporal ops chosen in
@@ -160,6 +165,49 @@ def cmd_table3(args) -> None:
                   f"{result['wall_s']:.0f} s", flush=True)
 
 
+def schedule_rows() -> dict[str, Genotype]:
+    """Row name -> cell: per search seed, step's and cosine's last epoch, and cosine's DARTS-ES pick."""
+    rows = {}
+    for path in sorted((OUT / "search").glob("motion-*-seed*.json")):
+        run = json.loads(path.read_text())
+        schedule, seed = run["provenance"]["schedule"], run["provenance"]["seed"]
+        rows[f"{schedule} last (search seed {seed})"] = from_run_records(run)
+        if schedule == "cosine":
+            stop = _darts_es(run)
+            if stop is not None:
+                chosen = run["records"][stop[1]]
+                rows[f"cosine DARTS-ES epoch {chosen['epoch']} (search seed {seed})"] = Genotype.from_record(
+                    chosen["genotype"])
+    return rows
+
+
+def _darts_es(run: dict) -> tuple[int, int] | None:
+    eig = collapse_curves(run["records"])["eigenvalue"]
+    warm = run["provenance"]["config"]["warmup_epochs"]
+    return early_stop_epoch(eig, EARLY_STOP_K, first=warm) if all(e is not None for e in eig) else None
+
+
+def cmd_schedules(args) -> None:
+    profile = _profile(args.profile, "motion")
+    torch.set_num_threads(profile.cpu_threads or 1)
+    data = _data(profile)
+    config = RetrainConfig.from_profile(profile, "pvnas", epochs=args.epochs)
+    (OUT / "schedules").mkdir(parents=True, exist_ok=True)
+    seeds = set(_seeds(args.seeds))
+    for name, genotype in schedule_rows().items():
+        if int(name.rsplit(" ", 1)[1].rstrip(")")) not in seeds:
+            continue
+        slug = name.replace(" (search seed ", "-search").replace(")", "").replace(" ", "-")
+        target = OUT / "schedules" / f"{slug}.json"
+        if target.is_file():
+            print(f"{name}: done earlier")
+            continue
+        result = train_and_score(name, genotype, config, data, RUNS / "schedules" / slug, False, "searched")
+        result.pop("config")
+        target.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"{name}: top-1 {result['top1']:.3f}, {result['params']:,} params, {result['wall_s']:.0f} s", flush=True)
+
+
 def _temporal_share(genotype: Genotype) -> float:
     chosen = [op for kind in TEMPORAL_KINDS for op, _, _ in genotype[kind]]
     return sum(temporal_extent(op) > 1 for op in chosen) / len(chosen)
@@ -170,9 +218,7 @@ def cmd_report(args) -> None:
     collapse, lines = {}, []
     for name, run in runs.items():
         curves = collapse_curves(run["records"])
-        eig = curves["eigenvalue"]
-        warm = run["provenance"]["config"]["warmup_epochs"]
-        stop = early_stop_epoch(eig, EARLY_STOP_K, first=warm) if all(e is not None for e in eig) else None
+        stop = _darts_es(run)
         collapse[name] = {"provenance": {k: v for k, v in run["provenance"].items() if k != "config"},
                           "curves": curves, "darts_es": stop}  # fmt: skip
     groups: dict[str, list[str]] = {}
@@ -238,6 +284,11 @@ def main() -> None:
     t.add_argument("--epochs", type=int, default=None, help="default: the profile's retrain_epochs")
     t.add_argument("--only", default=None, help="comma-separated row names")
     t.set_defaults(func=cmd_table3)
+    c = sub.add_parser("schedules")
+    c.add_argument("--seeds", default="0,1,2", help="search seeds whose cells are retrained")
+    c.add_argument("--profile", default="default")
+    c.add_argument("--epochs", type=int, default=None, help="default: the profile's retrain_epochs")
+    c.set_defaults(func=cmd_schedules)
     r = sub.add_parser("report")
     r.set_defaults(func=cmd_report)
     args = parser.parse_args()
