@@ -98,3 +98,45 @@ def test_index_outside_the_video_is_a_caller_bug(tmp_path):
     path = write_video(tmp_path / "a.mp4", frames=5)
     with pytest.raises(IndexError, match=r"a\.mp4: frame indices \[0, 5\] outside \[0, 5\)"):
         read_clip(path, [0, 5])
+
+
+def _pyav_frames(path):
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def _write_sized(path, height, width, frames=12):
+    """A random-texture clip of any size (decord 0.6.0 cannot copy rows of some widths)."""
+    rng = np.random.default_rng(width)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(frames):
+            frame = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("width", [16, 24, 48, 72])
+def test_files_of_the_widths_decord_cannot_copy_are_read_through_pyav(tmp_path, width):
+    path = _write_sized(tmp_path / f"w{width}.mp4", 32, width)
+    info = probe_video(path)
+    assert (info.num_frames, info.height, info.width) == (12, 32, width)
+    frames, idx = read_clip(path, lambda n: np.arange(1, n, 3))
+    np.testing.assert_array_equal(idx, [1, 4, 7, 10])
+    np.testing.assert_array_equal(frames, _pyav_frames(path)[idx])  # PyAV's own pixels, the sampled frames
+    small, _ = read_clip(path, [0, 5], short_side=16, info=info)  # and resized like any other clip
+    assert small.shape == (2, *decode_size(32, width, 16), 3)
+    with pytest.raises(IndexError, match=r"outside \[0, 12\)"):
+        read_clip(path, [12])
+
+
+def test_a_48_px_short_side_is_decoded_natively_and_shrunk(tmp_path):
+    path = _write_sized(tmp_path / "wide.mp4", 64, 96)
+    frames, _ = read_clip(path, [0, 3], short_side=48)
+    assert frames.shape == (2, 48, 72, 3)  # width 72: also one decord cannot produce
+    native = _pyav_frames(path)[[0, 3]].astype(float)
+    # the shrink is an antialiased average: block means of the native frames match to a few levels
+    err = np.abs(frames.astype(float).mean(axis=(1, 2)) - native.mean(axis=(1, 2))).max()
+    assert err < 2.0, err

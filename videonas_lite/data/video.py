@@ -1,8 +1,8 @@
 """Reading frames from video files with decord, decoding only the frames a clip needs. Taught by notebook 01.
 
 ``read_clip(path, indices)`` opens the file, seeks, and decodes exactly the sampled frames
-(``VideoReader.get_batch``), optionally resized by the decoder itself. PyAV appears only in
-``benchmarks/loading.py`` as the comparison.
+(``VideoReader.get_batch``), optionally resized by the decoder itself. PyAV decodes only what decord
+cannot (below) and is the comparison in ``benchmarks/loading.py``.
 
 Resizing at decode time. decord hands ``width``/``height`` to FFmpeg's scaler, which filters
 properly when it shrinks a frame (no aliasing from point sampling). We let the decoder resize only
@@ -12,7 +12,9 @@ target; anything else (crops, jitter) happens later on tensors (``transforms.py`
 
 decord 0.6.0 mis-sizes the rows of frames 16, 24, 48 or 72 px wide (:data:`DECORD_BAD_WIDTHS`). When a
 requested size has such a width, the frames are decoded at their native size and shrunk in torch
-(bilinear with antialiasing), frame by frame, so a clip read whole or frame by frame is the same.
+(bilinear with antialiasing), frame by frame, so a clip read whole or frame by frame is the same. A *file*
+of such a width is decoded whole by PyAV instead (same FFmpeg decoder, identical pixels; such files are
+small), then indexed and resized the same way.
 
 Every failure becomes a :class:`VideoReadError` that names the file and says what was expected.
 """
@@ -74,8 +76,37 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     num_frames = len(reader)
     if num_frames <= 0:
         raise VideoReadError(path, "contains no decodable frames")
-    height, width = reader[0].shape[:2]
+    try:
+        height, width = reader[0].shape[:2]
+    except Exception as err:  # decord's row-padding bug at some widths: count and size by PyAV
+        if not _decord_width_bug(err):
+            raise VideoReadError(path, f"decoding frame 0 failed ({_first_line(err)}); truncated file?") from err
+        frames = _decode_all_pyav(path)
+        return VideoInfo(str(path), len(frames), float(reader.get_avg_fps()), *map(int, frames.shape[1:3]))
     return VideoInfo(str(path), num_frames, float(reader.get_avg_fps()), int(height), int(width))
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _decord_width_bug(err: BaseException) -> bool:
+    """decord 0.6.0 fails to copy frames of the widths in :data:`DECORD_BAD_WIDTHS` with this error."""
+    return "DECORDArrayCopyFromTo" in str(err)
+
+
+def _decode_all_pyav(path: str | os.PathLike) -> np.ndarray:
+    """Every frame of ``path`` as uint8 ``(N, H, W, 3)``, decoded by PyAV (the fallback for decord's bad widths)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except (av.FFmpegError, IndexError) as err:
+        raise VideoReadError(path, f"PyAV cannot decode it either ({_first_line(err)}); truncated file?") from err
+    if not frames:
+        raise VideoReadError(path, "contains no decodable frames")
+    return np.stack(frames)
 
 
 def decode_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
@@ -121,25 +152,37 @@ def read_clip(
     num_frames = len(reader)
     if num_frames < max(1, min_frames):
         raise VideoReadError(path, f"has {num_frames} frames, expected at least {max(1, min_frames)}")
-    idx = np.asarray(indices(num_frames) if callable(indices) else indices, dtype=np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= num_frames):
-        raise IndexError(f"{path}: frame indices {idx.tolist()} outside [0, {num_frames})")
+    idx = _indices(path, indices, num_frames)
     try:
         frames = reader.get_batch(idx.tolist()).asnumpy()
     except Exception as err:  # decord raises DECORDError/RuntimeError on broken streams
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if "DECORDArrayCopyFromTo" in message:  # decord 0.6.0 mis-sizes rows of some widths (16, 24, 48, 72 px)
-            raise VideoReadError(
-                path,
-                "decord 0.6.0 cannot decode frames of this width (a known row-padding bug seen at "
-                "16/24/48/72 px); decode at another size (short_side) or re-encode the video",
-            ) from err
-        raise VideoReadError(path, f"decoding frames {idx.tolist()} failed ({message}); truncated file?") from err
+        if not _decord_width_bug(err):
+            raise VideoReadError(path, f"decoding frames {idx.tolist()} failed ({_first_line(err)}); "
+                                 "truncated file?") from err  # fmt: skip
+        # a file of a width decord cannot copy: PyAV decodes it whole (module docstring)
+        every = _decode_all_pyav(path)
+        if len(every) < max(1, min_frames):
+            raise VideoReadError(path, f"has {len(every)} frames, expected at least {max(1, min_frames)}") from None
+        idx = _indices(path, indices, len(every)) if callable(indices) else idx
+        if idx.size and idx.max() >= len(every):
+            raise IndexError(f"{path}: frame indices {idx.tolist()} outside [0, {len(every)})") from None
+        frames = every[idx]
+        if out_h != -1:
+            frames = _shrink(frames, out_h, out_w)
+        return frames, idx
     if frames.ndim != 4 or frames.shape[0] != idx.size:
         raise VideoReadError(path, f"decoder returned shape {frames.shape}, expected ({idx.size}, H, W, 3)")
     if resize_after:
         frames = _shrink(frames, out_h, out_w)
     return frames, idx
+
+
+def _indices(path: str | os.PathLike, indices: IndexSource, num_frames: int) -> np.ndarray:
+    """The frame indices of a clip, checked against the video's frame count (a bad index is a caller bug)."""
+    idx = np.asarray(indices(num_frames) if callable(indices) else indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= num_frames):
+        raise IndexError(f"{path}: frame indices {idx.tolist()} outside [0, {num_frames})")
+    return idx
 
 
 def _shrink(frames: np.ndarray, height: int, width: int) -> np.ndarray:
