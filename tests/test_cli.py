@@ -221,3 +221,18 @@ def test_compare_trains_the_contenders_and_writes_the_table(tiny_dataset, tmp_pa
         assert main(argv) == 2, name
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (name, err)
+
+
+def test_a_foreign_checkpoint_and_an_unwritable_run_folder_are_one_line(tiny_dataset, tmp_path, capsys):
+    args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "1", "--batch-size", "2"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short by a crash of the disk")
+    assert main([*args, "--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run / 'checkpoint.pt'}: not a readable search checkpoint") and "\n" not in err
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert main([*args, "--out", str(blocker / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {blocker / 'run'}") and "Not a directory" in err and "\n" not in err

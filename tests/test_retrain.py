@@ -182,3 +182,22 @@ def test_a_hand_designed_network_retrains_resumes_and_loads(tiny_dataset, tmp_pa
         run_retrain(config, GENOTYPE, tiny_dataset, tmp_path / "full", resume=True, progress=False)
     with pytest.raises(ValueError, match=r"^unknown architecture 'resnet' \(expected one of r3d_18, "):
         run_retrain(config, "resnet", tiny_dataset, tmp_path / "bad", progress=False)
+
+
+def test_a_full_disk_mid_run_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch, one_thread):
+    save = torch.save
+
+    def full_at_epoch_1(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 1:
+            raise RuntimeError("PytorchStreamWriter failed writing file data/3: file write failed")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_at_epoch_1)
+    wrote = r"cannot write \(PytorchStreamWriter failed writing .*\); the previous checkpoint\.pt"
+    with pytest.raises(OSError, match=wrote):
+        run_retrain(CONFIG, GENOTYPE, tiny_dataset, tmp_path / "run", progress=False)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 0
+    assert not (tmp_path / "run" / "checkpoint.pt.tmp").exists()
+    resumed = run_retrain(CONFIG, GENOTYPE, tiny_dataset, tmp_path / "run", resume=True, progress=False)
+    assert [r["epoch"] for r in resumed] == [0, 1, 2]

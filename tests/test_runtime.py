@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videonas_lite.train.runtime import atomic_write, autocast, torch_device
+from videonas_lite.train.runtime import atomic_write, autocast, load_checkpoint, torch_device
 
 
 def test_device_names():
@@ -36,3 +36,40 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
     assert path.read_text() == "old"
     atomic_write(path, lambda p: p.write_text("new"))
     assert path.read_text() == "new" and not (tmp_path / "records.json.tmp").exists()
+
+
+def test_a_full_disk_while_torch_saves_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    atomic_write(path, lambda p: torch.save({"epoch": 0}, p))
+
+    def no_space(obj, f, *args, **kwargs):
+        with open(f, "wb") as half:
+            half.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file")
+
+    monkeypatch.setattr(torch, "save", no_space)
+    with pytest.raises(OSError, match=r"cannot write \(\[enforce fail.*PytorchStreamWriter.*previous checkpoint\.pt"):
+        atomic_write(path, lambda p: torch.save({"epoch": 1}, p))
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"epoch": 0}
+    assert not (tmp_path / "checkpoint.pt.tmp").exists()
+
+
+def test_a_folder_that_cannot_be_written_is_named(tmp_path):
+    blocker = tmp_path / "run"
+    blocker.write_text("a file where the run folder should be")  # root ignores chmod; a file blocks any user
+    with pytest.raises(OSError) as err:
+        atomic_write(blocker / "records.json", lambda p: p.write_text("{}"))
+    assert err.value.filename == str(blocker / "records.json") and "cannot write (Not a directory)" in str(err.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip", b"not a checkpoint at all\n", "list"])
+def test_a_truncated_or_foreign_checkpoint_is_one_line(tmp_path, content):
+    path = tmp_path / "checkpoint.pt"
+    if content == "list":
+        torch.save([1, 2, 3], path)  # a valid torch file of something else
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"checkpoint\.pt: not a (readable )?search checkpoint .*move it away") as err:
+        load_checkpoint(path, "search", ("model", "epoch"))
+    assert "\n" not in str(err.value)

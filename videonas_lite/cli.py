@@ -361,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # bad values: one clear line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a run folder that cannot be written, a full disk: one line naming the file
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from videonas_lite.nas.derived import PAPER_NETWORKS, derived_net
 from videonas_lite.nas.genotype import Genotype
 from videonas_lite.profiles import Profile
 from videonas_lite.train import runtime
-from videonas_lite.train.runtime import atomic_write
+from videonas_lite.train.runtime import atomic_write, load_checkpoint
 from videonas_lite.train.search import evaluate
 
 __all__ = [
@@ -285,7 +285,8 @@ def run_retrain(
     schedule = lr_schedule(optimizer, config, len(data.train))
     records, start = [], 0
     if resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True, map_location=device)
+        state = load_checkpoint(ckpt, "retraining", ("config", "model", "optimizer", "schedule", "records", "epoch"),
+                                device)  # fmt: skip
         changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
         if changed:
             raise ValueError(f"{ckpt}: saved with another configuration ({', '.join(changed)} differ)")

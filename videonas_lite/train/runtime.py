@@ -15,7 +15,7 @@ import torch
 
 from videonas_lite.profiles import DEVICES
 
-__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "torch_device"]
+__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "load_checkpoint", "torch_device"]
 
 
 def check_device(device: str) -> None:
@@ -41,11 +41,42 @@ def autocast(device: torch.device, bf16: bool | None = None):
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` to ``path`` + ``.tmp``, then rename it to ``path``: readers see the old file or the new one."""
+    """``write(tmp)`` to ``path`` + ``.tmp``, then rename it to ``path``: readers see the old file or the new one.
+
+    A failed write (a full disk, a folder that is not writable) removes the partial ``.tmp``, keeps the old
+    file and raises ``OSError`` naming ``path`` and the reason (the CLI prints it as one line).
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch.save wraps a failed write (ENOSPC) in a RuntimeError
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[0]
+        message = f"cannot write ({reason}); the previous {path.name}, if any, is kept"
+        raise OSError(getattr(err, "errno", None), message, str(path)) from err
+
+
+def load_checkpoint(path: str | os.PathLike, what: str, keys: tuple[str, ...], device: torch.device | str = "cpu"):
+    """``torch.load`` a run's checkpoint, or one ``ValueError`` line for a truncated or foreign file.
+
+    ``what`` names the run kind in the message ("search", "retraining"); ``keys`` are the entries a
+    checkpoint of that kind must have.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+    except Exception as err:  # truncated zip, pickle of another program, text: all mean the same here
+        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a readable {what} checkpoint ({first}); "
+                         "move it away to start the run afresh") from None  # fmt: skip
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path}: not a {what} checkpoint (no {', '.join(missing)}); "
+                         "move it away to start the run afresh")  # fmt: skip
+    return state
 
 
 class OnDevice:

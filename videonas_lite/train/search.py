@@ -46,8 +46,8 @@ from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.nas.sharpness import dominant_eigenvalue, early_stop_epoch
 from videonas_lite.profiles import Profile
 from videonas_lite.train import runtime
-from videonas_lite.train.optim import PAPERS, make_optimizers, make_schedule, quarter_step_epochs
-from videonas_lite.train.runtime import atomic_write
+from videonas_lite.train.optim import PAPERS, OptimConfig, make_optimizers, make_schedule, quarter_step_epochs
+from videonas_lite.train.runtime import atomic_write, load_checkpoint
 
 EVAL_BATCH = 64  # clips per batch of the deterministic view (at least the training batch): no gradients kept,
 # so larger batches cost less per clip, and the cells' batch-statistics BNs see more clips
@@ -215,15 +215,31 @@ def build_search(config: SearchConfig, num_classes: int, device: torch.device):
     else:
         model = pvnas_search_net(num_classes, channels=config.channels)
     model = model.to(device)
+    optim = search_optim(config)
+    sgd, adam = make_optimizers(model, optim)
+    return model, sgd, adam, make_schedule(sgd, optim, config.epochs)
+
+
+def search_optim(config: SearchConfig) -> OptimConfig:
+    """The optimisers' settings a search actually uses: the paper's (``train/optim.PAPERS``), every knob the
+    configuration sets (not None) in their place, and the step schedule's period scaled to the epochs.
+    Notebook 05 tabulates it against the paper's."""
     paper = PAPERS[config.space]
     step_epochs = config.step_epochs or quarter_step_epochs(config.epochs)
     knobs = (("schedule", config.schedule), ("step_epochs", step_epochs),
              ("weight_lr", config.weight_lr), ("arch_lr", config.arch_lr),
              ("arch_weight_decay", config.arch_weight_decay))  # fmt: skip
     overrides = {k: v for k, v in knobs if v is not None}
-    optim = type(paper)(**{**asdict(paper), **overrides})
-    sgd, adam = make_optimizers(model, optim)
-    return model, sgd, adam, make_schedule(sgd, optim, config.epochs)
+    return type(paper)(**{**asdict(paper), **overrides})
+
+
+def describe_schedule(optim: OptimConfig, epochs: int) -> str:
+    """The weights' learning-rate schedule in words, e.g. "cosine, 0.05 to 0.001 over 7 epochs" (notebook 05)."""
+    if optim.schedule == "cosine":
+        return f"cosine, {optim.weight_lr:g} to {optim.lr_min:g} over {epochs} epochs"
+    if optim.schedule == "step":
+        return f"step, {optim.weight_lr:g} x{optim.step_factor:g} every {optim.step_epochs} epochs"
+    raise ValueError(f"schedule must be 'cosine' or 'step', got {optim.schedule!r}")
 
 
 def _check_finite(losses: dict[str, float], model, epoch: int, step: int) -> None:
@@ -297,7 +313,8 @@ def run_search(
     records, start, direction = [], 0, None
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True, map_location=device)
+        state = load_checkpoint(ckpt, "search", ("config", "model", "sgd", "adam", "schedule", "records", "epoch"),
+                                device)  # fmt: skip
         if state["config"] != asdict(config):
             raise ValueError(f"{ckpt}: saved with a different configuration {state['config']}")
         for obj, key in ((model, "model"), (sgd, "sgd"), (adam, "adam"), (schedule, "schedule")):
