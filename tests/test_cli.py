@@ -236,3 +236,21 @@ def test_a_foreign_checkpoint_and_an_unwritable_run_folder_are_one_line(tiny_dat
     assert main([*args, "--out", str(blocker / "run")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {blocker / 'run'}") and "Not a directory" in err and "\n" not in err
+
+
+def test_a_search_runs_with_the_network_off(tiny_dataset, tmp_path, monkeypatch):
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args else kwargs)
+        raise OSError("network disabled by the test")
+
+    for name in ("connect", "connect_ex", "sendto"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "1", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and not attempts, attempts
