@@ -24,6 +24,8 @@ truncated or too-short video: :class:`~videonas_lite.data.video.VideoReadError`.
 warning and counted in ``dataset.skipped``: ``__getitem__`` returns ``None`` and :func:`collate_clips`
 drops it, so one bad file costs one sample, not a long run. (With DataLoader workers each worker
 counts its own; the loss of samples shows in the batch sizes.) List errors always raise.
+``exclude`` (``{path: problem}``, e.g. :func:`~videonas_lite.data.check.check_dataset`'s ``bad``) leaves
+videos found bad up front out of ``records`` and counts them in ``skipped``.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ class VideoClipDataset(Dataset):
         hflip_preserves_label: bool = True,
         cache: bool = False,
         draws: int = 1,
+        exclude: dict[str, str] | None = None,
     ):
         if on_bad_video not in BAD_VIDEO_POLICIES:
             raise ValueError(f"on_bad_video must be one of {BAD_VIDEO_POLICIES}, got {on_bad_video!r}")
@@ -189,7 +192,9 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"draws must be a positive integer, got {draws!r}")
         self.draws = draws  # items per video and epoch: item j is video j % len(records), its own random draw
         self._frames: dict[Path, np.ndarray] = {}  # with cache=True: every decoded frame of each video read
-        self.records = self._drop_missing(list(records))
+        exclude = exclude or {}
+        self.skipped.update((str(r.path), exclude[str(r.path)]) for r in records if str(r.path) in exclude)
+        self.records = self._drop_missing([r for r in records if str(r.path) not in exclude])
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
