@@ -40,7 +40,8 @@ def test_defaults_are_the_papers():
 def test_from_profile_takes_the_profiles_data_and_the_papers_recipe():
     profile = get_profile("paper")  # its retrain_* fields are None: the paper's recipe
     config = RetrainConfig.from_profile(profile, "pvnas", epochs=4, warmup_epochs=1, lr=None)
-    data = (profile.batch_size, profile.crop_size, profile.decode_short_side, profile.cache_clips, profile.search_draws)
+    data = (profile.pvnas_retrain_batch_size, profile.crop_size, profile.decode_short_side, profile.cache_clips,
+            profile.search_draws)  # PV-NAS retrains with 8 clips per GPU
     assert (config.batch_size, config.crop_size, config.short_side, config.cache, config.draws) == data
     assert (config.epochs, config.warmup_epochs, config.lr, config.drop_path) == (4, 1, 0.01, 0.1)
     assert RetrainConfig.from_profile(profile, "pvnas", epochs=64).warmup_epochs == 8  # the paper's 16 of 128

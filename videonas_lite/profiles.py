@@ -8,7 +8,9 @@ with a one-line message naming it. Taught by notebook 00; every notebook's secon
 * ``ci``      - the whole series in minutes on 2 CPU cores (CI).
 * ``default`` - a laptop CPU during a class.
 * ``gpu``     - one GPU; the embedded dataset at 112x112 crops.
-* ``paper``   - the papers' own settings on UCF101 (Peng: 8 frames of 112x112, Ns=4, Nr=2).
+* ``paper``   - the papers' own settings on UCF101, search and retrain: its shared fields hold Peng's (8 frames
+  of 112x112, Ns=4, Nr=2), its ``pvnas_*`` fields PV-NAS's; every ``None`` field takes the paper's value from
+  train/optim.py, train/retrain.py and nas/derived.py (README, "The papers' own settings").
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ class Profile:
     retrain_channels: int | None = None  # initial channels of the derived network (Peng 8, PV-NAS 64)
     retrain_drop_path: float | None = None  # drop-path probability (Peng 0, PV-NAS 0.1)
     retrain_dropout: float | None = None  # dropout before the classifier (Peng 0, PV-NAS 0.4)
+    # PV-NAS's own values where they differ from the shared fields above (None: the shared field); only the
+    # paper profile sets them, so that one profile runs each paper as written (its shared fields: Peng's)
+    pvnas_search_epochs: int | None = None  # PV-NAS Sec. 4.2.1: 80
+    pvnas_batch_size: int | None = None  # the search's clips per batch (PV-NAS: 32 per GPU)
+    pvnas_scale_jitter: tuple[int, int] | None = None  # the search's short-side range (PV-NAS: [128, 164])
+    pvnas_retrain_batch_size: int | None = None  # PV-NAS Sec. 4.2.2: 8 clips per GPU
+    pvnas_retrain_scale_jitter: tuple[int, int] | None = None  # PV-NAS on UCF-101: [128, 256]
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -142,17 +151,24 @@ PROFILES: dict[str, Profile] = {
         pvnas_channels=16,
         search_epochs=50,
     ),
+    # each paper as written, search and retrain (README, "The papers' own settings"): the shared fields are Peng's
+    # (Peng states no search batch and no decode size: its retrain mini-batch of 72; 128 px), the pvnas_* fields
+    # PV-NAS's; the None fields (both optimisers, the retrain recipe) come from the papers' tables
     "paper": Profile(
         name="paper",
         dataset="ucf101",
         decode_short_side=128,
         crop_size=112,
-        scale_jitter=(128, 164),
         batch_size=72,
         num_workers=8,
         pvnas_channels=64,
         search_epochs=50,
         device="cuda",
+        pvnas_search_epochs=80,
+        pvnas_batch_size=32,
+        pvnas_scale_jitter=(128, 164),
+        pvnas_retrain_batch_size=8,
+        pvnas_retrain_scale_jitter=(128, 256),
     ),
 }
 
@@ -185,11 +201,15 @@ def _validate(p: Profile) -> Profile:
         raise ValueError(
             f"profile {p.name!r}: decode_short_side {p.decode_short_side} is below crop_size {p.crop_size}"
         )
-    if not 0 <= p.search_warmup_epochs < p.search_epochs:
-        raise ValueError(
-            f"profile {p.name!r}: search_warmup_epochs must be in [0, search_epochs={p.search_epochs}), "
-            f"got {p.search_warmup_epochs}"
-        )
+    for name in ("pvnas_search_epochs", "pvnas_batch_size", "pvnas_retrain_batch_size"):
+        value = getattr(p, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"profile {p.name!r}: {name} must be None or a positive integer, got {value!r}")
+    for name in ("search_epochs", "pvnas_search_epochs"):
+        epochs = getattr(p, name)
+        if epochs is not None and not 0 <= p.search_warmup_epochs < epochs:
+            raise ValueError(f"profile {p.name!r}: search_warmup_epochs must be in [0, {name}={epochs}), "
+                             f"got {p.search_warmup_epochs}")  # fmt: skip
     if set(p.peng_plan) - {"n", "r"} or not p.peng_plan:
         raise ValueError(f"profile {p.name!r}: peng_plan must be letters 'n' and 'r', got {p.peng_plan!r}")
     for name in ("search_weight_lr", "search_arch_lr"):
@@ -216,12 +236,10 @@ def _validate(p: Profile) -> Profile:
             f"profile {p.name!r}: retrain_warmup_epochs must be None or in [0, retrain_epochs), "
             f"got {p.retrain_warmup_epochs!r}"
         )
-    if p.scale_jitter is not None:
-        low, high = p.scale_jitter
-        if not (p.crop_size <= low <= high):
-            raise ValueError(
-                f"profile {p.name!r}: scale_jitter must satisfy crop_size <= low <= high, got {p.scale_jitter!r}"
-            )
+    for name in ("scale_jitter", "pvnas_scale_jitter", "pvnas_retrain_scale_jitter"):
+        jitter = getattr(p, name)
+        if jitter is not None and not (p.crop_size <= jitter[0] <= jitter[1]):
+            raise ValueError(f"profile {p.name!r}: {name} must satisfy crop_size <= low <= high, got {jitter!r}")
     if p.device not in DEVICES:
         raise ValueError(f"profile {p.name!r}: device must be 'cpu', 'cuda' or 'auto', got {p.device!r}")
     return p

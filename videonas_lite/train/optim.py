@@ -1,9 +1,11 @@
 """The two optimisers of a search and their learning-rate schedules, as each paper sets them. Notebooks 04-05.
 
 * Peng (following DARTS): weights SGD, lr 0.025, momentum 0.9, weight decay 3e-4, cosine annealing to
-  1e-3; alphas Adam, lr 3e-4, betas (0.5, 0.999), weight decay 1e-3.
+  1e-3; alphas Adam, lr 3e-4, betas (0.5, 0.999), weight decay 1e-3. Peng states none of these numbers (Sec. 3:
+  "a relative big learning rate", decreased "at each iteration"); they are DARTS's, which Peng follows.
 * PV-NAS (Sec. 4.2.1, Alg. 1): weights SGD, lr 0.1, momentum 0.9, weight decay 1e-4, step decay (x 0.1
-  every ``step_epochs``; the paper: every 20 of 80 epochs); alphas Adam, lr 1e-3, betas (0.0, 0.999).
+  every ``step_epochs``; the paper: every 20 of 80 epochs); alphas Adam, lr 1e-3, betas (0.0, 0.999), no
+  weight decay (the paper states none). README, "The papers' own settings", maps every number to its sentence.
   Sec. 3.3 explains the step schedule: under cosine annealing the alphas converge while the weights are
   still poor, and the search collapses onto parameter-free ops.
 """

@@ -128,11 +128,19 @@ class RetrainConfig(runtime.OnDevice):
 
         ``overrides`` are fields of this class; ``None`` values are ignored. An ``epochs`` override without a
         ``warmup_epochs`` keeps the paper's warm-up as the same share of the epochs (PV-NAS 16 of 128, rounded).
+        A pvnas run takes the profile's ``pvnas_retrain_*`` fields where set (the ``paper`` profile: PV-NAS's 8 clips
+        per batch and [128, 256] scale jitter on UCF-101).
         """
+        pvnas = space == "pvnas"
+        batch, jitter = profile.batch_size, profile.scale_jitter
+        if pvnas and profile.pvnas_retrain_batch_size:
+            batch = profile.pvnas_retrain_batch_size
+        if pvnas and profile.pvnas_retrain_scale_jitter:
+            jitter = profile.pvnas_retrain_scale_jitter
         settings = dict(
-            space=space, batch_size=profile.batch_size, num_segments=profile.num_segments,
+            space=space, batch_size=batch, num_segments=profile.num_segments,
             frames_per_segment=profile.frames_per_segment, crop_size=profile.crop_size,
-            short_side=profile.decode_short_side, scale_jitter=profile.scale_jitter, cache=profile.cache_clips,
+            short_side=profile.decode_short_side, scale_jitter=jitter, cache=profile.cache_clips,
             draws=profile.search_draws, split=profile.split, num_workers=profile.num_workers, seed=profile.seed,
             device=profile.device,
         )  # fmt: skip

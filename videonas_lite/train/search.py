@@ -120,10 +120,14 @@ class SearchConfig(runtime.OnDevice):
     def from_profile(cls, profile: Profile, space: str = "peng", order: str = "first", **overrides) -> SearchConfig:
         """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, recipe).
 
-        An ``epochs`` override keeps the profile's warm-up as the same share of the epochs (rounded).
+        An ``epochs`` override keeps the profile's warm-up as the same share of the epochs (rounded). A pvnas
+        search takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile: PV-NAS's 80 epochs, 32 clips).
         """
+        pvnas = space == "pvnas"
+        epochs = profile.pvnas_search_epochs if pvnas and profile.pvnas_search_epochs else profile.search_epochs
         settings = dict(
-            space=space, order=order, epochs=profile.search_epochs, batch_size=profile.batch_size,
+            space=space, order=order, epochs=epochs,
+            batch_size=profile.pvnas_batch_size if pvnas and profile.pvnas_batch_size else profile.batch_size,
             channels=profile.peng_channels if space == "peng" else profile.pvnas_channels,
             num_segments=profile.num_segments, frames_per_segment=profile.frames_per_segment,
             crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
@@ -131,13 +135,14 @@ class SearchConfig(runtime.OnDevice):
             arch_lr=profile.search_arch_lr, arch_weight_decay=profile.search_arch_weight_decay,
             warmup_epochs=profile.search_warmup_epochs,
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
-            scale_jitter=profile.scale_jitter, split=profile.split, num_workers=profile.num_workers,
+            scale_jitter=profile.pvnas_scale_jitter if pvnas and profile.pvnas_scale_jitter else profile.scale_jitter,
+            split=profile.split, num_workers=profile.num_workers,
         )  # fmt: skip
         if order == "one-level":  # both steps read the whole split, twice a half: as many steps with half the draws
             settings["draws"] = max(1, profile.search_draws // 2)
         settings.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("epochs") is not None and "warmup_epochs" not in overrides:
-            share = profile.search_warmup_epochs / profile.search_epochs
+            share = profile.search_warmup_epochs / epochs
             settings["warmup_epochs"] = min(round(share * settings["epochs"]), settings["epochs"] - 1)
         return cls(**settings)
 
