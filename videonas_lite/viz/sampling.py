@@ -1,19 +1,29 @@
 """Pictures of temporal sampling: index timelines, frame grids, and an Ns/Nr widget with a static fallback.
 
-Taught by notebook 01 (frame grids also in notebook 02).
+Taught by notebook 01 (frame grids also in notebook 02). :func:`actor_quarters` says which quarter of an
+embedded-dataset video holds which actor, so that a frame grid can name them.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from videonas_lite.data.sampling import tsn_test_indices, tsn_train_indices
+from videonas_lite.data.synthetic import MODES, SynthConfig
 
-__all__ = ["clip_animation", "plot_frames", "plot_timeline", "sampling_widget", "timeline_grid"]
+__all__ = [
+    "QUARTERS", "actor_quarters", "clip_animation", "plot_frames", "plot_timeline", "sampling_widget",
+    "timeline_grid", "video_actors",
+]  # fmt: skip
+
+QUARTERS = ("top left", "top right", "bottom left", "bottom right")
+"""The four quarters of a frame, indexed as :func:`videonas_lite.data.synthetic.render_video` places actors."""
 
 
 def plot_timeline(num_frames: int, num_segments: int, frames_per_segment: int, draws: int = 3, seed: int = 0, ax=None):
@@ -49,8 +59,17 @@ def timeline_grid(num_frames: int, settings: Sequence[tuple[int, int]], draws: i
     return fig
 
 
-def sampling_widget(num_frames: int, max_segments: int = 8, max_per_segment: int = 4):
-    """Sliders over Ns, Nr, the video length and the seed, redrawing the timeline (needs a live kernel)."""
+def sampling_widget(
+    num_frames: int,
+    max_segments: int = 8,
+    max_per_segment: int = 4,
+    num_segments: int = 4,
+    frames_per_segment: int = 2,
+):
+    """Sliders over Ns, Nr, the video length and the seed, redrawing the timeline (needs a live kernel).
+
+    The sliders start at ``num_segments`` x ``frames_per_segment`` and a video of ``num_frames`` frames.
+    """
     import ipywidgets as widgets
 
     def show(num_segments: int, frames_per_segment: int, length: int, seed: int) -> None:
@@ -59,17 +78,59 @@ def sampling_widget(num_frames: int, max_segments: int = 8, max_per_segment: int
 
     return widgets.interactive(
         show,
-        num_segments=widgets.IntSlider(4, 1, max_segments, description="Ns"),
-        frames_per_segment=widgets.IntSlider(2, 1, max_per_segment, description="Nr"),
+        num_segments=widgets.IntSlider(num_segments, 1, max(max_segments, num_segments), description="Ns"),
+        frames_per_segment=widgets.IntSlider(
+            frames_per_segment, 1, max(max_per_segment, frames_per_segment), description="Nr"
+        ),
         length=widgets.IntSlider(num_frames, 1, 4 * num_frames, description="frames L"),
         seed=widgets.IntSlider(0, 0, 20, description="seed"),
     )
 
 
-def plot_frames(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], size: float = 1.1):
-    """A grid of frames: each row is (label, uint8 frames (T, H, W, 3), frame indices)."""
+def actor_quarters(config: SynthConfig, class_index: int, group: int, clip: int) -> dict[str, str]:
+    """Which quarter of the frame (:data:`QUARTERS`) each actor of one embedded-dataset video occupies.
+
+    :func:`~videonas_lite.data.synthetic.render_video` seeds its generator with ``(seed, mode, class, group,
+    clip)`` and draws the actors' quarters first, a permutation of the four; actor ``k`` of ``config.actors``
+    takes quarter ``permutation[k]``. This replays that first draw (``tests/test_viz_sampling.py`` checks it
+    against the rendered pixels, so a change of the generator's draw order fails there).
+    """
+    if not 0 <= class_index < config.classes:
+        raise ValueError(f"class_index must be in [0, {config.classes}), got {class_index}")
+    if group < 0 or clip < 0:
+        raise ValueError(f"group and clip are 0-based indices, got group={group}, clip={clip}")
+    cells = np.random.default_rng([config.seed, MODES.index(config.mode), class_index, group, clip]).permutation(4)
+    return {actor: QUARTERS[int(cells[k])] for k, actor in enumerate(config.actors)}
+
+
+_VIDEO_NAME = re.compile(r"_g(\d+)_c(\d+)\.\w+$")
+
+
+def video_actors(config: SynthConfig, path: str | Path, class_index: int) -> dict[str, str]:
+    """:func:`actor_quarters` of the embedded-dataset file ``path`` (``v_<class>_gGG_cCC.mp4``, 1-based GG, CC)."""
+    match = _VIDEO_NAME.search(Path(path).name)
+    if match is None:
+        raise ValueError(f"{Path(path).name!r} is not an embedded-dataset video name (expected v_<class>_gGG_cCC.mp4)")
+    return actor_quarters(config, class_index, int(match[1]) - 1, int(match[2]) - 1)
+
+
+def plot_frames(
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    size: float = 1.1,
+    actors: Sequence[dict[str, str]] | None = None,
+):
+    """A grid of frames: each row is (label, uint8 frames (T, H, W, 3), frame indices).
+
+    ``actors`` (one ``{actor: quarter}`` per row, from :func:`video_actors`) names each actor under the row's
+    label, and faint lines split every frame into its quarters.
+    """
+    if actors is not None and len(actors) != len(rows):
+        raise ValueError(f"actors must give one {{actor: quarter}} per row: {len(rows)} rows, got {len(actors)}")
     cols = max(len(frames) for _, frames, _ in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(size * cols + 1.6, size * len(rows) + 0.3), squeeze=False)
+    label_width = 2.4 if actors is not None else 1.6
+    fig, axes = plt.subplots(
+        len(rows), cols, figsize=(min(size * cols + label_width, 10), size * len(rows) + 0.4), squeeze=False
+    )
     for r, (label, frames, idx) in enumerate(rows):
         for c in range(cols):
             ax = axes[r, c]
@@ -77,10 +138,17 @@ def plot_frames(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], size: float 
             ax.set_yticks([])
             if c < len(frames):
                 ax.imshow(frames[c])
-                ax.set_title(f"#{idx[c]}", fontsize=7, pad=2)
+                ax.set_title(f"#{idx[c]}", fontsize=9, pad=2)
+                if actors is not None:
+                    h, w = frames[c].shape[:2]
+                    ax.axhline(h / 2 - 0.5, color="w", lw=0.6, alpha=0.6)
+                    ax.axvline(w / 2 - 0.5, color="w", lw=0.6, alpha=0.6)
             else:
                 ax.axis("off")
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        text = label
+        if actors is not None:
+            text += "\n" + "\n".join(f"{actor}: {quarter}" for actor, quarter in actors[r].items())
+        axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -96,7 +164,7 @@ def clip_animation(videos: Sequence[tuple[str, np.ndarray]], fps: int = 8, size:
     images = []
     for ax, (label, video) in zip(axes[0], videos, strict=True):
         images.append(ax.imshow(video[0]))
-        ax.set_title(label, fontsize=7)
+        ax.set_title(label, fontsize=9)
         ax.axis("off")
     length = max(len(v) for _, v in videos)
 
