@@ -1,7 +1,8 @@
 """The ``videonas`` command: long runs outside the notebooks.
 
 ``videonas synth``      write the embedded dataset (real mp4 files, UCF101 layout) [01]
-``videonas reproduce``  generate the profile's data and execute the notebook series with papermill [00]
+``videonas reproduce``  generate the profile's data, execute the notebook series with papermill, write the report [00]
+``videonas report``     (re)build a run folder's course report, ``index.html`` [00]
 ``videonas probe``      frame-average vs frame-difference classifiers on a dataset (is time needed?) [01]
 ``videonas search``     a differentiable architecture search (first / second order, PV-NAS one-level) [05]
 ``videonas derive``     a search run's genotype: ``genotype.json`` and one SVG drawing per cell kind [06]
@@ -41,7 +42,9 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    """``videonas reproduce``: the series, ``timings.json`` and the course report ``index.html`` [00]."""
     from videonas_lite.profiles import get_profile
+    from videonas_lite.report import write_index
     from videonas_lite.runner import NotebookFailed, run_series
 
     profile = get_profile(args.profile)
@@ -49,9 +52,24 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         done = run_series(args.profile, args.out, html=not args.no_html)
     except NotebookFailed as err:
-        print(f"error: {err}", file=sys.stderr)
+        try:
+            report = f"report: {write_index(args.out)}"  # the report shows which notebook failed and where
+        except ValueError:  # no executed copy to report on
+            report = "no report"
+        print(f"error: {str(err).splitlines()[0]} ({report})", file=sys.stderr)
         return 1
-    print(f"executed {len(done)} notebooks into {args.out}")
+    index = write_index(args.out)
+    total = json.loads((Path(args.out) / "timings.json").read_text())["total_s"]
+    print(f"executed {len(done)} notebooks into {args.out} in {total:.0f} s; report: {index}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``videonas report``: (re)build a run folder's ``index.html`` from its executed notebooks [00]."""
+    from videonas_lite.report import write_index
+
+    index = write_index(args.run, args.out)  # a ValueError (no such run folder): main prints its one line
+    print(f"wrote {index}")
     return 0
 
 
@@ -273,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="default: runs/<profile>")
     r.add_argument("--no-html", action="store_true", help="skip the HTML export")
     r.set_defaults(func=_reproduce)
+
+    o = sub.add_parser("report", help="(re)build a run folder's course report, index.html")
+    o.add_argument("--run", required=True, help="a folder written by videonas reproduce (e.g. runs/ci)")
+    o.add_argument("--out", default=None, help="the page to write (default: RUN/index.html)")
+    o.set_defaults(func=_report)
 
     p = sub.add_parser("probe", help="can order-free features classify this dataset? (frame average vs differences)")
     p.add_argument("--data", required=True, help="a dataset folder in UCF101 layout")

@@ -31,14 +31,17 @@ def notebook_paths(folder: str | os.PathLike | None = None) -> list[Path]:
     return paths
 
 
-def export_html(executed: Path) -> Path:
-    """Write ``executed`` as a standalone HTML page beside it (widget state included)."""
-    from nbconvert import HTMLExporter
+def _ipc_config():
+    from traitlets.config import Config
 
-    body, _ = HTMLExporter().from_filename(str(executed))
-    target = executed.with_suffix(".html")
-    target.write_text(body, encoding="utf-8")
-    return target
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
+def export_html(executed: Path) -> Path:
+    """Write ``executed`` as an HTML page beside it that works offline (widget state included; ``pages.py``)."""
+    from videonas_lite.pages import export_page
+
+    return export_page(executed)
 
 
 def execute(
@@ -64,6 +67,7 @@ def execute(
             kernel_name=kernel,
             cwd=str(notebook.parent),
             progress_bar=False,
+            config=_ipc_config(),  # a local kernel over IPC: no "[IPKernelApp] WARNING | Kernel is running over TCP"
         )
     except PapermillExecutionError as err:
         source = "\n".join("    " + line for line in str(err.source).splitlines()[:15])
@@ -79,10 +83,59 @@ def execute(
 def run_series(
     profile: str, out_dir: str | os.PathLike, notebooks: list[Path] | None = None, html: bool = True
 ) -> list[Path]:
-    """Execute every notebook in order; stop at the first failure (later notebooks build on earlier ones)."""
+    """Execute every notebook in order; stop at the first failure (later notebooks build on earlier ones).
+
+    Records ``out_dir/timings.json`` as it goes (report.py reads it for ``index.html``): profile, commit,
+    machine, the load average before and after, the wall seconds of each notebook (kernel start to last
+    cell; the HTML export is timed apart, ``html_s``) and the total; on a failure, which notebook and why.
+    """
+    import json
+    import time
+    from datetime import UTC, datetime
+
     from tqdm.auto import tqdm
 
-    done = []
-    for path in tqdm(notebooks or notebook_paths(), desc=f"notebooks ({profile})", unit="nb"):
-        done.append(execute(path, out_dir, profile, html=html))
+    from videonas_lite.profiles import PROFILES
+    from videonas_lite.report import TIMINGS, commit_id, machine_info
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = list(notebooks or notebook_paths())
+    known = PROFILES.get(profile)
+    timings: dict = {
+        "profile": profile, "commit": commit_id(), "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(known.cpu_threads if known else None),
+        "loadavg_before": [round(v, 2) for v in os.getloadavg()],
+        "series": [p.stem for p in paths], "notebooks": {}, "html_s": {}, "total_s": None, "failed": None,
+    }  # fmt: skip
+
+    def record(start: float) -> None:
+        timings["total_s"] = round(time.perf_counter() - start, 1)
+        timings["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
+        (out_dir / TIMINGS).write_text(json.dumps(timings, indent=2) + "\n")
+
+    done, series_start = [], time.perf_counter()
+    for path in tqdm(paths, desc=f"notebooks ({profile})", unit="nb"):
+        start = time.perf_counter()
+        try:
+            target = execute(path, out_dir, profile, html=False)
+        except NotebookFailed as err:
+            timings["notebooks"][path.stem] = round(time.perf_counter() - start, 1)
+            timings["failed"] = {"notebook": path.stem, "message": str(err)}
+            if html:  # the failed notebook's page shows the traceback in place
+                failed_copy = out_dir / path.name
+                if failed_copy.is_file():
+                    try:
+                        export_html(failed_copy)
+                    except Exception as export_err:  # the failure is the news; a page missing is secondary
+                        timings["failed"]["html"] = f"no HTML page: {export_err}"
+            record(series_start)
+            raise
+        timings["notebooks"][path.stem] = round(time.perf_counter() - start, 1)
+        if html:
+            start = time.perf_counter()
+            export_html(target)
+            timings["html_s"][path.stem] = round(time.perf_counter() - start, 1)
+        done.append(target)
+        record(series_start)
     return done
