@@ -254,3 +254,26 @@ def test_a_search_runs_with_the_network_off(tiny_dataset, tmp_path, monkeypatch)
     args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "1", "--batch-size", "2"]
     assert main([*args, "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and not attempts, attempts
+
+
+def test_bad_videos_stop_a_search_before_its_first_epoch_or_are_left_out(dataset_copy, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    videos = sorted(dataset_copy.rglob("*.mp4"))
+    videos[0].write_bytes(b"")
+    videos[5].write_bytes(videos[5].read_bytes()[:300])  # truncated
+    args = ["search", "--profile", "ci", "--data", str(dataset_copy), "--epochs", "1", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path / "stopped")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(": ")[1] for line in err if line.startswith("bad video: ")] == [str(videos[0]), str(videos[5])]
+    assert err[-1].startswith(f"error: {dataset_copy}: 2 of 16 videos unusable (listed above)")
+    assert "--on-bad-video skip" in err[-1] and not (tmp_path / "stopped" / "checkpoint.pt").exists()
+    assert "Traceback" not in "\n".join(err)
+    assert main([*args, "--out", str(tmp_path / "run"), "--on-bad-video", "skip"]) == 0
+    skipped = json.loads((tmp_path / "run" / "skipped_videos.json").read_text())
+    assert skipped["count"] == 2 and list(skipped["videos"]) == [str(videos[0]), str(videos[5])]
+    assert skipped["videos"][str(videos[0])].startswith("file is empty")
+    assert "leaving out 2 of 16 videos (--on-bad-video skip)" in capsys.readouterr().err
+    import torch
+
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["config"]["exclude_videos"]
+    assert list(saved) == [str(videos[0]), str(videos[5])]  # the run's configuration names what it left out

@@ -76,7 +76,8 @@ def _report(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from videonas_lite.data.probes import run_probes
 
-    results = run_probes(args.data, features=args.features, epochs=args.epochs, seed=args.seed)
+    bad = _checked(args.data, 1, args.on_bad_video, None)
+    results = run_probes(args.data, features=args.features, epochs=args.epochs, seed=args.seed, exclude=bad)
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -90,6 +91,35 @@ def _profile_data(profile: Profile, data: str | None) -> str | Path:
     if profile.dataset == "embedded":
         synthetic.ensure_dataset(profile.dataset_dir(), profile.synth_config())
     return profile.dataset_dir()
+
+
+def _checked(data: str | Path, split: int, policy: str, record_in: str | Path | None) -> dict[str, str]:
+    """The up-front check of every video of the split (``data/check.py``), before the first epoch.
+
+    ``policy`` ``"stop"``: one line per bad file on stderr, then a ``ValueError`` (exit 2) naming the count.
+    ``"skip"``: the bad files are returned (``{path: problem}``) to be left out, and recorded in
+    ``record_in/skipped_videos.json`` (count and names).
+    """
+    from videonas_lite.data.check import check_dataset
+    from videonas_lite.train.runtime import atomic_write
+
+    result = check_dataset(data, split)
+    if not result.bad:
+        return {}
+    if policy == "stop":
+        for path, problem in sorted(result.bad.items()):
+            print(f"bad video: {path}: {problem}", file=sys.stderr)
+        raise ValueError(f"{data}: {result.summary()} (listed above); repair or remove them, or pass "
+                         "--on-bad-video skip to leave them out")  # fmt: skip
+    where = ""
+    if record_in is not None:
+        Path(record_in).mkdir(parents=True, exist_ok=True)
+        record = {"checked": result.checked, "count": len(result.bad), "videos": dict(sorted(result.bad.items()))}
+        target = Path(record_in) / "skipped_videos.json"
+        atomic_write(target, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+        where = f"; listed in {target}"
+    print(f"leaving out {len(result.bad)} of {result.checked} videos (--on-bad-video skip){where}", file=sys.stderr)
+    return result.bad
 
 
 def _set_threads(profile: Profile, device: torch.device) -> None:
@@ -106,11 +136,13 @@ def _search(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile)
     data = _profile_data(profile, args.data)
+    out = args.resume or args.out
+    bad = _checked(data, profile.split, args.on_bad_video, out)
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
         difference=args.difference, device=args.device, sharpness_clips=args.sharpness, early_stop=args.early_stop,
+        exclude_videos=tuple(bad),
     )  # fmt: skip
-    out = args.resume or args.out
     _set_threads(profile, config.torch_device())
     try:
         records = run_search(config, data, out, resume=bool(args.resume))
@@ -192,7 +224,9 @@ def _retrain(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     data = _profile_data(profile, args.data)
     knobs = ("epochs", "batch_size", "lr", "warmup_epochs", "channels", "layers", "k", "drop_path", "device")
-    config = RetrainConfig.from_profile(profile, genotype.space, **{k: getattr(args, k) for k in knobs})
+    bad = _checked(data, profile.split, args.on_bad_video, args.out)
+    config = RetrainConfig.from_profile(profile, genotype.space, exclude_videos=tuple(bad),
+                                        **{k: getattr(args, k) for k in knobs})  # fmt: skip
     _set_threads(profile, config.torch_device())
     try:
         records = run_retrain(config, genotype, data, args.out, resume=args.resume)
@@ -216,7 +250,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise ValueError(f"--views: expected CLIPS,CROPS as two positive integers (e.g. 10,3), got {args.views!r}")
     clips, crops = (int(p) for p in parts)
-    result = evaluate_run(args.run, (clips, crops), args.data, args.out)
+    from videonas_lite.train.retrain import load_run
+
+    _, config, _, state = load_run(args.run)  # a run that is not one: one line (ValueError)
+    bad = _checked(args.data or state["data"], config.split, args.on_bad_video, None)
+    result = evaluate_run(args.run, (clips, crops), args.data, args.out, exclude=bad)
     clip, video = result["clip"], result["video"]
     written = args.out or Path(args.run) / "evaluation.json"
     print(
@@ -239,7 +277,9 @@ def _compare(args: argparse.Namespace) -> int:
     seeds, only = _int_list(args.seeds, "--seeds"), None if args.only is None else args.only.split(",")
     data = _profile_data(profile, args.data)
     knobs = ("epochs", "batch_size", "channels", "device")
-    config = RetrainConfig.from_profile(profile, genotype.space, **{k: getattr(args, k) for k in knobs})
+    bad = _checked(data, profile.split, args.on_bad_video, args.out)
+    config = RetrainConfig.from_profile(profile, genotype.space, exclude_videos=tuple(bad),
+                                        **{k: getattr(args, k) for k in knobs})  # fmt: skip
     _set_threads(profile, config.torch_device())
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "func")}
     command = "videonas compare " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
@@ -270,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     from videonas_lite.train.optim import SCHEDULES
 
     profile_help = f"one of {', '.join(PROFILES)} (profiles.py)"
+    bad_video = dict(choices=("stop", "skip"), default="stop",
+                     help="videos the up-front check finds unusable: stop before the first epoch (default), or "
+                          "leave them out and list them in RUN/skipped_videos.json")  # fmt: skip
     parser = argparse.ArgumentParser(prog="videonas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -303,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--on-bad-video", **bad_video)
     p.set_defaults(func=_probe)
 
     q = sub.add_parser("search", help="search a cell (records and checkpoints in the run folder)")
@@ -327,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--sharpness)")  # fmt: skip
     q.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
     q.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
+    q.add_argument("--on-bad-video", **bad_video)
     q.set_defaults(func=_search)
 
     d = sub.add_parser("derive", help="a search run's genotype: genotype.json and one SVG per cell kind")
@@ -350,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--k", type=int, default=None, help="PV-NAS's normal cells between reductions (default 1)")
     t.add_argument("--drop-path", type=float, default=None, help="default: the paper's (Peng 0, PV-NAS 0.1)")
     t.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
+    t.add_argument("--on-bad-video", **bad_video)
     t.set_defaults(func=_retrain)
 
     e = sub.add_parser("evaluate", help="score a retrained run: accuracy, confusion matrix, size, FLOPs")
@@ -357,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--views", default="10,3", help="video-level views CLIPS,CROPS (default 10,3: PV-NAS's 30)")
     e.add_argument("--data", default=None, help="dataset folder (default: the run's)")
     e.add_argument("--out", default=None, help="JSON file to write (default: RUN/evaluation.json)")
+    e.add_argument("--on-bad-video", **bad_video)
     e.set_defaults(func=_evaluate)
 
     c = sub.add_parser("compare", help="train the searched network, the baselines and random cells; a table")
@@ -371,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     c.add_argument("--channels", type=int, default=None, help="derived networks' initial channels (default: paper)")
     c.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
+    c.add_argument("--on-bad-video", **bad_video)
     c.set_defaults(func=_compare)
     return parser
 

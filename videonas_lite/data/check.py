@@ -78,14 +78,17 @@ def _save_cache(path: Path | None, videos: dict[str, dict]) -> None:
 
 
 def check_videos(
-    paths: list[Path], min_frames: int = 1, cache_file: Path | None = None, progress: bool = True
+    paths: list[Path], min_frames: int = 1, cache_file: Path | None = None, progress: bool | None = None
 ) -> CheckResult:
-    """Open every video of ``paths`` and decode its last frame (cached by size and mtime in ``cache_file``)."""
+    """Open every video of ``paths`` and decode its last frame (cached by size and mtime in ``cache_file``).
+
+    ``progress``: a bar on stderr; ``None`` shows it only on a terminal (logs and captured output stay clean).
+    """
     from tqdm.auto import tqdm
 
     cache = _load_cache(cache_file)
     result = CheckResult(checked=len(paths))
-    for path in tqdm(paths, desc="checking videos", unit="video", disable=not progress):
+    for path in tqdm(paths, desc="checking videos", unit="video", disable=None if progress is None else not progress):
         key = str(path)
         try:
             stat = path.stat()
@@ -108,7 +111,7 @@ def check_videos(
 
 
 def check_dataset(
-    root: str | os.PathLike, split: int = 1, min_frames: int = 1, progress: bool = True, cache: bool = True
+    root: str | os.PathLike, split: int = 1, min_frames: int = 1, progress: bool | None = None, cache: bool = True
 ) -> CheckResult:
     """Check every video of split ``split`` of the UCF101-layout folder ``root`` (train and test lists).
 

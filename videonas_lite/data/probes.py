@@ -193,15 +193,16 @@ def run_probes(
     seed: int = 0,
     resolution: int | None = 32,
     progress: bool = False,
+    exclude: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Every probe of ``features`` on split 1 of the dataset at ``root`` (UCF101 layout).
+    """Every probe of ``features`` on split 1 of the dataset at ``root`` (UCF101 layout), ``exclude``'s videos left out.
 
     Clips are area-averaged to ``resolution`` pixels first (the same for every feature): the probe
     is a measuring device, and at 32 px its receptive field spans a whole actor's motion.
     """
     root = Path(root)
-    train_set = VideoClipDataset.ucf101(root, 1, "train", seed=seed)
-    test_set = VideoClipDataset.ucf101(root, 1, "test")
+    train_set = VideoClipDataset.ucf101(root, 1, "train", seed=seed, exclude=exclude)
+    test_set = VideoClipDataset.ucf101(root, 1, "test", exclude=exclude)
     train, test = load_clips(train_set, draws, progress), load_clips(test_set, 1, progress)
     train, test = (_downsample(train[0], resolution), train[1]), (_downsample(test[0], resolution), test[1])
     factor_names = None

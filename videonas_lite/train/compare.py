@@ -51,7 +51,7 @@ from videonas_lite.train.evaluate import (
     topk_accuracy,
 )
 from videonas_lite.train.retrain import RetrainConfig, load_run, run_retrain
-from videonas_lite.train.runtime import atomic_write
+from videonas_lite.train.runtime import atomic_write, saved_config
 
 __all__ = ["METRICS", "aggregate", "contenders", "markdown_table", "run_compare", "spread", "train_and_score"]
 
@@ -134,7 +134,7 @@ def _provenance(config: RetrainConfig, command: str | None, profile: str | None)
     if device.type == "cuda":
         machine += f", {torch.cuda.get_device_name(device)}"
     return {"command": command or " ".join(sys.argv), "commit": commit, "machine": machine, "profile": profile,
-            "epochs": config.epochs, "config": dataclasses.asdict(config)}  # fmt: skip
+            "epochs": config.epochs, "config": json.loads(json.dumps(dataclasses.asdict(config)))}  # fmt: skip
 
 
 @torch.no_grad()
@@ -162,7 +162,8 @@ def train_and_score(
     path = run / "result.json"
     if path.is_file():
         done = json.loads(path.read_text())
-        if done.get("config") != json.loads(json.dumps(dataclasses.asdict(config))):
+        saved = json.loads(json.dumps(saved_config(done.get("config", {}), config)))  # older results lack new fields
+        if saved != json.loads(json.dumps(dataclasses.asdict(config))):
             raise ValueError(f"{path}: saved with another configuration; choose another --out or remove the folder")
         return done | {"skipped": True}
     records = run_retrain(config, arch, data_dir, run, resume=True, progress=progress)

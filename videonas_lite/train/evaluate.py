@@ -36,7 +36,7 @@ from videonas_lite.data.datasets import VideoClipDataset
 from videonas_lite.data.sampling import multi_clip_indices
 from videonas_lite.data.transforms import as_video, eval_transform
 from videonas_lite.train.retrain import RetrainConfig, load_run
-from videonas_lite.train.runtime import atomic_write
+from videonas_lite.train.runtime import atomic_write, excluded
 
 __all__ = [
     "ViewDataset", "ViewSampler", "confusion_matrix", "crop_offsets", "evaluate_run", "flops_per_view",
@@ -178,11 +178,13 @@ def evaluate_run(
     data_dir: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     progress: bool = True,
+    exclude: dict[str, str] | None = None,
 ) -> dict:
     """Clip-level and video-level accuracy, confusion matrix and cost of a retraining run's last epoch.
 
     ``views``: ``(clips, crops)`` per video (PV-NAS: 10 x 3). ``data_dir`` defaults to the run's. Writes the
-    result as JSON to ``out`` (default ``RUN/evaluation.json``) and returns it.
+    result as JSON to ``out`` (default ``RUN/evaluation.json``) and returns it. ``exclude`` (``{path: problem}``)
+    leaves bad videos out, beside those the run itself left out.
     """
     model, config, genotype, state = load_run(run)
     model.to("cuda" if config.device != "cpu" and torch.cuda.is_available() else "cpu")
@@ -196,7 +198,8 @@ def evaluate_run(
         if clips < 1 or crops < 1:
             raise ValueError(f"views: expected clips >= 1 and crops >= 1, got {clips},{crops}")
         videos = VideoClipDataset.ucf101(data_dir, subset="test", split=config.split, short_side=config.short_side,
-                                         cache=config.cache, sampler=ViewSampler(clips, frames))  # fmt: skip
+                                         cache=config.cache, sampler=ViewSampler(clips, frames),
+                                         exclude={**excluded(config.exclude_videos), **(exclude or {})})  # fmt: skip
         if videos.classes != result["classes"]:
             raise ValueError(f"{data_dir}: classes {videos.classes} differ from the run's {result['classes']}")
         dataset = ViewDataset(videos, crops, config.crop_size, resize)

@@ -101,8 +101,10 @@ class RetrainConfig(runtime.OnDevice):
     seed: int = 0
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     bf16: bool | None = None  # bf16 autocast (None: on CUDA only)
+    exclude_videos: tuple[str, ...] = ()  # videos the up-front check found bad, left out (data/check.py)
 
     def __post_init__(self):
+        object.__setattr__(self, "exclude_videos", runtime.video_list(self.exclude_videos))
         if self.space not in PAPER_RECIPES:
             raise ValueError(f"space must be 'peng' or 'pvnas', got {self.space!r}")
         paper = {**PAPER_RECIPES[self.space], **PAPER_NETWORKS[self.space]}
@@ -179,7 +181,8 @@ class RetrainData:
 def retrain_data(config: RetrainConfig, data_dir: str | os.PathLike) -> RetrainData:
     """The loaders of a retraining run on a UCF101-layout folder (the embedded dataset's layout too)."""
     sampler = TSNSampler(config.num_segments, config.frames_per_segment)
-    common = dict(split=config.split, sampler=sampler, short_side=config.short_side, cache=config.cache)
+    common = dict(split=config.split, sampler=sampler, short_side=config.short_side, cache=config.cache,
+                  exclude=runtime.excluded(config.exclude_videos))  # fmt: skip
     train = VideoClipDataset.ucf101(data_dir, subset="train", seed=config.seed, draws=config.draws, **common)
     train.transform = train_transform(config.crop_size, config.scale_jitter, hflip=train.hflip_preserves_label)
     resize = None if config.scale_jitter is None else config.scale_jitter[0]
@@ -295,7 +298,8 @@ def run_retrain(
     if resume and ckpt.is_file():
         state = load_checkpoint(ckpt, "retraining", ("config", "model", "optimizer", "schedule", "records", "epoch"),
                                 device)  # fmt: skip
-        changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+        saved = runtime.saved_config(state["config"], config)
+        changed = sorted(k for k, v in asdict(config).items() if saved.get(k) != v)
         if changed:
             raise ValueError(f"{ckpt}: saved with another configuration ({', '.join(changed)} differ)")
         saved = _saved_architecture(state, str(ckpt))

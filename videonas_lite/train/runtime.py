@@ -15,7 +15,8 @@ import torch
 
 from videonas_lite.profiles import DEVICES
 
-__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "load_checkpoint", "torch_device"]
+__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "excluded", "load_checkpoint", "saved_config",
+           "torch_device", "video_list"]
 
 
 def check_device(device: str) -> None:
@@ -57,6 +58,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
         reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[0]
         message = f"cannot write ({reason}); the previous {path.name}, if any, is kept"
         raise OSError(getattr(err, "errno", None), message, str(path)) from err
+
+
+def video_list(paths) -> tuple[str, ...]:
+    """A configuration's ``exclude_videos`` as a sorted tuple of path strings (JSON gives lists back)."""
+    if isinstance(paths, str) or not all(isinstance(p, str | os.PathLike) for p in paths):
+        raise ValueError(f"exclude_videos must be a list of video paths, got {paths!r}")
+    return tuple(sorted(map(str, paths)))
+
+
+def excluded(paths: tuple[str, ...]) -> dict[str, str]:
+    """``exclude_videos`` as the datasets' ``{path: problem}`` (``data/datasets.py``)."""
+    return dict.fromkeys(paths, "left out: the up-front check found it bad (--on-bad-video skip)")
+
+
+def saved_config(saved: dict, config) -> dict:
+    """A checkpoint's configuration with the fields it predates filled by their defaults, so it still resumes."""
+    from dataclasses import MISSING, fields
+
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
 
 def load_checkpoint(path: str | os.PathLike, what: str, keys: tuple[str, ...], device: torch.device | str = "cpu"):

@@ -92,6 +92,7 @@ class SearchConfig(runtime.OnDevice):
     sharpness_clips: int = 0  # 0: off; N: the dominant Hessian eigenvalue on the view's first N clips, every epoch
     sharpness_iters: int = 10  # power iterations per epoch (warm-started from the last epoch's vector)
     early_stop: int | None = None  # DARTS-ES's k: stop when the eigenvalue rose by 1/0.75 within k epochs
+    exclude_videos: tuple[str, ...] = ()  # videos the up-front check found bad, left out (data/check.py)
 
     def __post_init__(self):
         if self.space not in ("peng", "pvnas"):
@@ -115,6 +116,7 @@ class SearchConfig(runtime.OnDevice):
                              f"early_stop={self.early_stop}, sharpness_clips={self.sharpness_clips}")  # fmt: skip
         if self.draws < 1 or self.num_workers < 0:
             raise ValueError(f"draws must be >= 1 and num_workers >= 0, got {self.draws} and {self.num_workers}")
+        object.__setattr__(self, "exclude_videos", runtime.video_list(self.exclude_videos))
 
     @classmethod
     def from_profile(cls, profile: Profile, space: str = "peng", order: str = "first", **overrides) -> SearchConfig:
@@ -169,9 +171,10 @@ class SearchData:
 def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData:
     """The two halves of the training split (:func:`~videonas_lite.data.splits.balanced_halves`) as loaders."""
     data_dir = Path(data_dir)
-    common = dict(split=config.split, short_side=config.short_side, cache=config.cache)
+    common = dict(split=config.split, short_side=config.short_side, cache=config.cache,
+                  exclude=runtime.excluded(config.exclude_videos))  # fmt: skip
     sampler = TSNSampler(config.num_segments, config.frames_per_segment)
-    probe = VideoClipDataset.ucf101(data_dir, subset="train", split=config.split)
+    probe = VideoClipDataset.ucf101(data_dir, subset="train", split=config.split, exclude=common["exclude"])
     crop, jitter = config.crop_size, config.scale_jitter
     dataset = VideoClipDataset.ucf101(
         data_dir, subset="train", sampler=sampler, seed=config.seed, draws=config.draws,
@@ -320,7 +323,7 @@ def run_search(
     if resume and ckpt.is_file():
         state = load_checkpoint(ckpt, "search", ("config", "model", "sgd", "adam", "schedule", "records", "epoch"),
                                 device)  # fmt: skip
-        if state["config"] != asdict(config):
+        if runtime.saved_config(state["config"], config) != asdict(config):
             raise ValueError(f"{ckpt}: saved with a different configuration {state['config']}")
         for obj, key in ((model, "model"), (sgd, "sgd"), (adam, "adam"), (schedule, "schedule")):
             obj.load_state_dict(state[key])
