@@ -58,3 +58,15 @@ def test_derived_parameters_counts_the_derived_network():
     g = derive_genotype(_records()[0]["alpha_softmax"], "pvnas")
     net = derived_net(g, 4, 4, k=2)
     assert derived_parameters(g, 4, 4, k=2) == sum(p.numel() for p in net.parameters())
+
+
+def test_false_case_figure_is_readable():
+    from videonas_lite.viz.collapse import PANELS, plot_collapse
+
+    curves = collapse_curves(_records(), channels=4)
+    fig = plot_collapse({"cosine": [curves, curves], "step": [curves]}, frozen_epochs=1)
+    axes = fig.axes
+    assert fig.get_size_inches()[0] <= 10 and len(axes) == len(PANELS)
+    texts = [*axes[0].get_legend().get_texts(), *axes[1].texts, *(ax.title for ax in axes)]
+    assert all(t.get_fontsize() >= 9 for t in texts)
+    assert len(axes[1].get_lines()) == 2 + 2 + 1  # per group its runs (thin) and their mean (thick)

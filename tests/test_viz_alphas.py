@@ -126,3 +126,27 @@ def test_op_names_of_both_papers_cell_kinds_and_a_four_kind_figure():
         f"cell kind {k!r}" for k in records[0]["alpha_softmax"]
     ]
     plt.close("all")
+
+
+def test_parameter_free_plot_draws_share_and_mass():
+    records = hand_records()
+    for e, r in enumerate(records):
+        r["parameter_free_share"] = 0.25 * e
+    fig = alphas.plot_parameter_free(records)
+    share_ax, mass_ax = fig.axes
+    assert list(share_ax.get_lines()[0].get_ydata()) == [0.0, 0.25, 0.5]
+    mass = parameter_free_mass(records)
+    assert np.allclose(mass_ax.get_lines()[0].get_ydata(), mass["normal"])  # then its uniform level, dotted
+    assert mass_ax.get_lines()[1].get_linestyle() == ":"
+    plt.close(fig)
+    del records[1]["parameter_free_share"]
+    with pytest.raises(ValueError, match="parameter_free_share"):
+        alphas.plot_parameter_free(records)
+
+
+def test_heatmaps_fit_ten_inches_with_readable_labels():
+    fig = alphas.plot_alphas(hand_records(), scale="relative")
+    assert fig.get_size_inches()[0] <= 10
+    for ax in fig.axes[:2]:  # the two heatmaps (their colour bars come after them)
+        assert all(t.get_fontsize() >= 9 for t in [*ax.get_xticklabels(), *ax.get_yticklabels()])
+    plt.close(fig)

@@ -5,7 +5,8 @@ Taught by notebook 05. The records are read and checked by :mod:`videonas_lite.v
 per cell kind); every function here takes records in any form that module reads, so a finished run can be
 replayed without searching again:
 
-* :func:`plot_curves`: losses and accuracy per epoch; :func:`plot_alphas`: one heatmap per cell kind.
+* :func:`plot_curves`: losses and accuracy per epoch; :func:`plot_alphas`: one heatmap per cell kind;
+  :func:`plot_parameter_free`: the drift towards parameter-free ops (PV-NAS Sec. 3.3), per epoch.
 * Three ways to watch the alphas move: :func:`animate_alphas` (a matplotlib animation), saved by
   :func:`save_animation` as a GIF plus a self-contained ``to_jshtml`` player, and :func:`alpha_player`,
   an ipywidgets player whose frames are pre-rendered PNGs switched by front-end links only, so it keeps
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
+from videonas_lite.nas.genotype import PARAMETER_FREE
 from videonas_lite.viz.cells import edge_labels
 from videonas_lite.viz.records import (
     AlphaHistory,
@@ -56,6 +58,7 @@ __all__ = [
     "parameter_free_mass",
     "plot_alphas",
     "plot_curves",
+    "plot_parameter_free",
     "render_frames",
     "save_animation",
 ]
@@ -106,6 +109,37 @@ def plot_curves(
     return ax, acc_ax
 
 
+def plot_parameter_free(records: Sequence[Mapping] | str | os.PathLike) -> Figure:
+    """Two panels per epoch: the derived cells' parameter-free share, and each kind's softmax mass on
+    parameter-free ops (:func:`parameter_free_mass`) beside its uniform level (dotted). PV-NAS Sec. 3.3's
+    collapse shows as both rising; notebook 05, section 9. The records need ``parameter_free_share``.
+    """
+    records = load_records(records)
+    if not all("parameter_free_share" in r for r in records):
+        raise ValueError("every record needs 'parameter_free_share' (train/search.py writes it after each epoch)")
+    history = as_history(records)
+    mass = parameter_free_mass(history)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    axes[0].plot(history.epochs, [r["parameter_free_share"] for r in records], "o-")
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("parameter-free share of the derived cells")
+    for k, (kind, m) in enumerate(mass.items()):
+        axes[1].plot(history.epochs, m, "o-", color=f"C{k}", label=kind)
+        axes[1].axhline(_uniform_free(history, kind), color=f"C{k}", ls=":", lw=1)
+    axes[1].set_title("softmax mass on parameter-free ops")
+    axes[1].legend(fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return fig
+
+
+def _uniform_free(history: AlphaHistory, kind: str) -> float:
+    """The mass uniform weights put on parameter-free ops: ``#free ops / |O|``."""
+    return float(np.mean([name in PARAMETER_FREE for name in history.op_names[kind]]))
+
+
 def _limits(history: AlphaHistory, scale: str) -> dict[str, tuple[float, float]]:
     """Fixed colour limits per kind, the same in every epoch (so frames of an animation compare)."""
     if scale == "absolute":
@@ -135,7 +169,7 @@ def _alpha_figure(history: AlphaHistory, scale: str, pyplot: bool = True) -> tup
     kinds = history.kinds
     cols = min(2, len(kinds))
     rows = -(-len(kinds) // cols)
-    width = cols * (0.42 * max(len(n) for n in history.op_names.values()) + 1.9) + 0.4
+    width = cols * (0.38 * max(len(n) for n in history.op_names.values()) + 1.6) + 0.4  # 8 ops: under 10 in
     height = rows * (0.28 * len(history.edge_labels) + 1.9) + 0.5
     fig = plt.figure(figsize=(width, height)) if pyplot else Figure(figsize=(width, height))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -147,11 +181,11 @@ def _alpha_figure(history: AlphaHistory, scale: str, pyplot: bool = True) -> tup
         image = ax.imshow(_values(history, kind, 0, scale), cmap=cmap, vmin=limits[kind][0], vmax=limits[kind][1],
                           aspect="auto", interpolation="nearest")  # fmt: skip
         names = history.op_names[kind]
-        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(history.edge_labels)), edge_labels(history.nodes, "mathtext"), fontsize=7)
-        ax.set_ylabel("edge (source → node)", fontsize=8)
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=9)
+        ax.set_yticks(range(len(history.edge_labels)), edge_labels(history.nodes, "mathtext"), fontsize=9)
+        ax.set_ylabel("edge (source → node)", fontsize=9)
         ax.set_title(f"cell kind {kind!r}", fontsize=9)
-        fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03).set_label(label, fontsize=7)
+        fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03).set_label(label, fontsize=9)
         images.append(image)
     for ax in axes[len(kinds) :]:
         ax.axis("off")

@@ -1,0 +1,41 @@
+"""train/search.py's search_optim and describe_schedule: the settings notebook 05's table shows."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from videonas_lite.profiles import get_profile
+from videonas_lite.train.optim import PAPERS
+from videonas_lite.train.search import SearchConfig, build_search, describe_schedule, search_optim
+
+
+def test_unset_knobs_are_the_papers_and_the_schedule_resolves():
+    optim = search_optim(SearchConfig(space="peng", epochs=8))
+    assert optim.schedule == "cosine" and optim.weight_lr == PAPERS["peng"].weight_lr
+    assert optim.arch_weight_decay == PAPERS["peng"].arch_weight_decay
+    pv = search_optim(SearchConfig(space="pvnas", epochs=8))
+    assert pv.schedule == "step" and pv.step_epochs == 2  # a quarter of the epochs
+
+
+def test_set_knobs_replace_the_papers():
+    config = SearchConfig(space="peng", epochs=8, schedule="step", weight_lr=0.5, arch_lr=0.01, arch_weight_decay=0.0)
+    optim = search_optim(config)
+    assert (optim.schedule, optim.weight_lr, optim.arch_lr, optim.arch_weight_decay) == ("step", 0.5, 0.01, 0.0)
+
+
+def test_build_search_uses_it():
+    config = SearchConfig.from_profile(get_profile("ci"), "peng", "first")
+    _, sgd, adam, _ = build_search(config, 4, torch.device("cpu"))
+    optim = search_optim(config)
+    assert sgd.param_groups[0]["initial_lr"] == optim.weight_lr and adam.param_groups[0]["lr"] == optim.arch_lr
+
+
+def test_describe_schedule():
+    assert describe_schedule(PAPERS["peng"], 50) == "cosine, 0.025 to 0.001 over 50 epochs"
+    step = dataclasses.replace(PAPERS["pvnas"], step_epochs=20)
+    assert describe_schedule(step, 80) == "step, 0.1 x0.1 every 20 epochs"
+    with pytest.raises(ValueError, match="got 'linear'"):
+        describe_schedule(dataclasses.replace(PAPERS["peng"], schedule="linear"), 5)
