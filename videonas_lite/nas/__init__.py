@@ -17,5 +17,6 @@ Vocabulary, one word per concept across the modules (Peng et al. 2019; PV-NAS 20
   ``(op, source state, target node)`` (nas/genotype.py; notebook 06).
 
 Modules, in reading order: ops, cells (the definition), networks, space, bilevel, finite_difference,
-genotype; then what makes them fast or checks them: kernels, fused, reference, tiny_problem, cost.
+genotype; then what makes them fast or checks them: kernels, fused, reference, tiny_problem, cost, trace
+(a clip followed cell by cell through a search network; notebook 03).
 """

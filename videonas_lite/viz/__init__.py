@@ -1,4 +1,5 @@
 """Figures and widgets for the notebooks (matplotlib, graphviz, ipywidgets with static fallbacks).
 
-course (notebook 00), sampling (01), cells (03: search cells; 06: derived cells), records and alphas (05).
+course (notebook 00), sampling (01), operators (02), cells (03: search cells; 06: derived cells), bilevel (04),
+records and alphas (05), collapse (08).
 """
