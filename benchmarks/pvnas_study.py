@@ -25,7 +25,8 @@ half and double initial channels, 5 random cells (at least four convs a cell), a
 the last-epoch cell of the ``motion-step`` search, of the ``motion-cosine`` search, and the cosine search's cell at
 the epoch DARTS-ES picks (k = 3), each retrained once (seed 0) with the profile's recipe. Results in ``schedules/``.
 
-``report``: ``collapse.json`` (per run and epoch: parameter-free share and softmax mass per cell kind, entropy,
+``report``: ``schedules.json`` (the retrained cells per schedule, spread over search seeds), ``collapse.json`` (per
+run and epoch: parameter-free share and softmax mass per cell kind, entropy,
 derived parameters, eigenvalue; DARTS-ES's pick), ``motion_appearance.json`` (the share of temporal ops chosen in
 the temporal cells, per mode, over seeds), ``table3.json`` and ``summary.md``.
 """
@@ -259,6 +260,19 @@ def cmd_report(args) -> None:
             row["paper"] = None if paper is None else dict(zip(keys, paper, strict=True))
         (OUT / "table3.json").write_text(json.dumps({"rows": rows, "runs": results}, indent=1) + "\n")
         lines += ["", markdown_table(rows)]
+    retrained = [json.loads(p.read_text()) for p in sorted((OUT / "schedules").glob("*.json"))]
+    if retrained:
+        groups = {}
+        for r in retrained:
+            groups.setdefault(r["architecture"].split(" (search seed")[0].split(" epoch")[0], []).append(r)
+        table = {name: {"cells": [r["architecture"] for r in rs], "top1": spread([r["top1"] for r in rs]),
+                        "params": spread([r["params"] for r in rs])} for name, rs in groups.items()}  # fmt: skip
+        (OUT / "schedules.json").write_text(json.dumps({"rows": table, "runs": retrained}, indent=1) + "\n")
+        lines += ["", "| retrained cell (PV-NAS-L, retrain seed 0) | search seeds | top-1 | params |",
+                  "| --- | ---: | --- | --- |"]
+        lines += [f"| {name} | {len(t['cells'])} | {fmt(t['top1'], '.3f')} "
+                  f"({t['top1']['min']:.3f}-{t['top1']['max']:.3f}) | {fmt(t['params'], ',.0f')} |"
+                  for name, t in table.items()]  # fmt: skip
     (OUT / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
