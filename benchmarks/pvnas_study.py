@@ -25,7 +25,8 @@ half and double initial channels, 5 random cells (at least four convs a cell), a
 the last-epoch cell of the ``motion-step`` search, of the ``motion-cosine`` search, and the cosine search's cell at
 the epoch DARTS-ES picks (k = 3), each retrained once (seed 0) with the profile's recipe. Results in ``schedules/``.
 
-``report``: ``schedules.json`` (the retrained cells per schedule, spread over search seeds), ``collapse.json`` (per
+``report``: ``collapse.png`` (the false-case figure, cosine against step), ``schedules.json`` (the retrained cells
+per schedule, spread over search seeds), ``collapse.json`` (per
 run and epoch: parameter-free share and softmax mass per cell kind, entropy,
 derived parameters, eigenvalue; DARTS-ES's pick), ``motion_appearance.json`` (the share of temporal ops chosen in
 the temporal cells, per mode, over seeds), ``table3.json`` and ``summary.md``.
@@ -54,6 +55,7 @@ from videonas_lite.profiles import get_profile
 from videonas_lite.train.compare import aggregate, markdown_table, spread, train_and_score
 from videonas_lite.train.retrain import RetrainConfig
 from videonas_lite.train.search import SearchConfig, run_search
+from videonas_lite.viz.collapse import plot_collapse
 
 OUT = RESULTS / "pvnas"
 RUNS = ROOT / "runs" / "pvnas-study"
@@ -238,6 +240,11 @@ def cmd_report(args) -> None:
             "darts_es": [collapse[n]["darts_es"] for n in names],
             "wall_s": spread([runs[n]["provenance"]["wall_s"] for n in names]),
         }
+    schedules = {k: [collapse[n]["curves"] for n in groups[f"motion-{k}"]] for k in ("cosine", "step")
+                 if f"motion-{k}" in groups}  # fmt: skip
+    if schedules:  # the figure README shows (notebook 08 draws the same from these records)
+        warm = next(iter(runs.values()))["provenance"]["config"]["warmup_epochs"]
+        plot_collapse(schedules, frozen_epochs=warm).savefig(OUT / "collapse.png", dpi=80)
     (OUT / "collapse.json").write_text(json.dumps({"early_stop_k": EARLY_STOP_K, "summary": summary,
                                                    "runs": collapse}, indent=1) + "\n")  # fmt: skip
     lines += ["| search | runs | alpha-half top-1 | parameter-free share | temporal-op share (T cells) | "

@@ -19,7 +19,7 @@ __all__ = ["PANELS", "plot_collapse"]
 PANELS: tuple[tuple[str, str], ...] = (
     ("lr", "weights' learning rate"),
     ("free_share_all", "parameter-free share of the derived cells"),
-    ("free_mass_T-NC", "softmax mass on parameter-free ops, T-NC"),
+    ("free_mass_T-NC", "parameter-free softmax mass, T-NC"),
     ("relative_entropy", "alpha entropy / uniform (mean of kinds)"),
     ("eigenvalue", "dominant eigenvalue of the alpha Hessian"),
     ("derived_params", "parameters of the derived network"),
