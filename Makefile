@@ -22,16 +22,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (videonas-lite)" >/dev/null
 	@touch $(STAMP)
 
-# The Python graphviz package needs the system `dot`. Installed with apt when we are root, else one clear line.
+# $(call apt_tool,PROGRAM,PACKAGE,WHAT FOR,HOW TO INSTALL): a missing system program is installed with apt-get
+# when we are root, else the make stops with one clear line.
+apt_tool = command -v $(1) >/dev/null 2>&1 || { \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "installing $(2) ($(3)) with apt-get"; \
+    (apt-get install -y -qq $(2) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(2) >/dev/null)); \
+    command -v $(1) >/dev/null 2>&1 || { echo "error: apt-get could not install $(2); install it, then re-run" >&2; exit 1; }; \
+  else \
+    echo "error: $(1) not found ($(3)); install it with $(4)" >&2; exit 1; \
+  fi; }
+
+# The Python graphviz package needs the system `dot`.
 dot:
-	@command -v dot >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing the graphviz renderer (dot) with apt-get"; \
-	    (apt-get install -y -qq graphviz >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)); \
-	    command -v dot >/dev/null 2>&1 || { echo "error: apt-get could not install graphviz; install it, then re-run" >&2; exit 1; }; \
-	  else \
-	    echo "error: graphviz 'dot' not found; install it with 'sudo apt-get install graphviz' or 'conda install -c conda-forge graphviz python-graphviz'" >&2; exit 1; \
-	  fi; }
+	@$(call apt_tool,dot,graphviz,graphviz's renderer,'sudo apt-get install graphviz' or 'conda install -c conda-forge graphviz python-graphviz')
 
 # The scripts, styles and fonts that executed pages load (videonas_lite/pages.py: require.js, MathJax 2.7.7, the
 # ipywidgets html-manager, Font Awesome 4.7), so that pages work offline: pinned npm tarballs, checked against npm's
@@ -39,16 +43,9 @@ dot:
 assets: venv
 	@$(PY) -m videonas_lite.pages fetch
 
-# tests/test_offline_pages.py opens pages in a headless Chromium. Installed with apt when we are root, else one line.
+# tests/test_offline_pages.py opens pages in a headless Chromium (Debian's package; nothing downloads a browser).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (headless, for tests/test_offline_pages.py) with apt-get"; \
-	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
-	    command -v chromium >/dev/null 2>&1 || { echo "error: apt-get could not install chromium; install it, then re-run" >&2; exit 1; }; \
-	  else \
-	    echo "error: chromium not found (tests/test_offline_pages.py needs it); install it with 'sudo apt-get install chromium'" >&2; exit 1; \
-	  fi; }
+	@$(call apt_tool,chromium,chromium,tests/test_offline_pages.py opens pages in it,'sudo apt-get install chromium')
 
 reproduce: venv dot assets
 	$(VENV)/bin/videonas reproduce --profile $(PROFILE) --out runs/$(PROFILE)
