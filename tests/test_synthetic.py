@@ -174,12 +174,21 @@ def test_speed_up_played_backwards_is_slow_down_the_other_way():
     assert np.all(np.diff(down_speed_up) > 0) and np.all(np.diff(np.diff(down_speed_up)) > 0), "accelerating"
 
 
-def test_a_size_decord_cannot_read_fails_at_generation(tmp_path, monkeypatch):
-    from videonas_lite.data import synthetic
+def test_sizes_decord_cannot_copy_are_generated_and_read_back(tmp_path, monkeypatch):
+    import av
 
-    with pytest.raises(ValueError, match=r"size 48: decord 0.6.0 cannot decode videos \(16, 24, 48, 72\) px wide"):
-        SynthConfig(size=48)
-    monkeypatch.setattr(synthetic, "DECORD_BAD_WIDTHS", ())  # let a bad size through: the read-back check catches it
-    with pytest.raises(ValueError, match=r"size 48: the videos cannot be read back: decord 0\.6\.0 cannot decode"):
-        generate(tmp_path / "d", SynthConfig(classes=2, videos_per_class=2, frames=4, size=48), progress=False)
-    assert not (tmp_path / "d").exists()
+    from videonas_lite.data import video
+
+    out = generate(tmp_path / "d", SynthConfig(classes=2, videos_per_class=2, frames=4, size=48), progress=False)
+    first = sorted(out.rglob("*.mp4"))[0]
+    with av.open(str(first)) as container:
+        native = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    np.testing.assert_array_equal(read_clip(first, range(4))[0], native)  # through PyAV, as data/video.py says
+
+    def unreadable(path, *args, **kwargs):
+        raise video.VideoReadError(path, "a decoder that cannot read it")
+
+    monkeypatch.setattr(video, "read_clip", unreadable)  # the read-back check still guards the output
+    with pytest.raises(ValueError, match=r"size 32: the videos cannot be read back: a decoder that cannot read it"):
+        generate(tmp_path / "e", SynthConfig(classes=2, videos_per_class=2, frames=4, size=32), progress=False)
+    assert not (tmp_path / "e").exists()

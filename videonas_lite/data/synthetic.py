@@ -77,10 +77,6 @@ from pathlib import Path
 
 import numpy as np
 
-# the generator refuses the widths decord 0.6.0 cannot read rather than write unreadable data; a
-# dataset can still be *decoded* at those sizes (data/video.py shrinks natively decoded frames)
-from videonas_lite.data.video import DECORD_BAD_WIDTHS
-
 __all__ = [
     "FACTORS",
     "MANIFEST",
@@ -143,10 +139,6 @@ class SynthConfig:
             (self.videos_per_class >= 2, f"videos_per_class must be >= 2, got {self.videos_per_class}"),
             (self.frames >= 2, f"frames must be >= 2, got {self.frames}"),
             (self.size >= 16 and self.size % 2 == 0, f"size must be even and >= 16, got {self.size}"),
-            (
-                self.size not in DECORD_BAD_WIDTHS,
-                f"size {self.size}: decord 0.6.0 cannot decode videos {DECORD_BAD_WIDTHS} px wide; try 32, 56 or 64",
-            ),
             (self.fps >= 1, f"fps must be >= 1, got {self.fps}"),
             (self.clips_per_group >= 1, f"clips_per_group must be >= 1, got {self.clips_per_group}"),
         ]
@@ -432,7 +424,8 @@ def _manifest(config: SynthConfig, names: list[str]) -> dict:
 
 
 def _check_decodable(path: Path, config: SynthConfig) -> None:
-    """Decode one written video with decord, so a size decord cannot read fails now, not mid-course."""
+    """Read one written video back (``read_clip``: decord, PyAV at the widths decord cannot copy), so a dataset
+    that cannot be read fails now, not mid-course."""
     from videonas_lite.data.video import VideoReadError, read_clip
 
     try:
