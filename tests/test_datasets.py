@@ -206,3 +206,64 @@ def test_hmdb51_layout(tmp_path):
         hmdb51_records(root, 1, "train")
     with pytest.raises(DatasetError, match=r"no '<class>_test_split2\.txt' files found"):
         hmdb51_records(root, 2, "train")
+
+
+def test_a_key_with_its_epoch_draws_as_set_epoch_does(tiny_dataset):
+    ds = VideoClipDataset.ucf101(tiny_dataset, 1, "train", transform=train_transform(24, hflip=False), seed=5)
+    for epoch in (0, 3):
+        ds.set_epoch(epoch)
+        plain = ds[6][0]
+        ds.set_epoch(99)  # a key's own epoch wins over the dataset's
+        assert torch.equal(ds[(epoch, 6)][0], plain)
+    with pytest.raises(ValueError, match=r"an index or an \(epoch, index\) pair, got 'a'"):
+        ds["a"]
+
+
+def test_the_epoch_order_is_the_loaders_earlier_rule_and_ranks_slice_its_global_batches():
+    """Before data/epochs.py the loaders were DataLoader(shuffle=True, drop_last=True) with a generator seeded
+    seed * 1_000_003 + 2 * epoch + stream; the sampler must give the same batches (earlier runs keep their numbers),
+    and the ranks' slices, concatenated in rank order, must be those global batches."""
+    from videonas_lite.data.epochs import EpochBatches
+
+    indices = list(range(100, 123))
+    for epoch, stream in ((0, 0), (1, 1), (4, 0)):
+        old = DataLoader(indices, 4, shuffle=True, drop_last=True, generator=torch.Generator())
+        old.generator.manual_seed(7 * 1_000_003 + 2 * epoch + stream)
+        samplers = [EpochBatches(indices, 4, 7, stream, rank, world) for rank, world in ((0, 1), (0, 2), (1, 2))]
+        for s in samplers:
+            s.set_epoch(epoch)
+        whole, first, second = (list(s) for s in samplers)
+        assert [[i for _, i in b] for b in whole] == [b.tolist() for b in old] and len(whole) == 23 // 4
+        assert all(e == epoch for b in whole for e, _ in b)
+        assert [a + b for a, b in zip(first, second, strict=True)] == whole and all(len(b) == 2 for b in first)
+
+
+def test_persistent_workers_draw_each_epoch_like_the_main_process(tiny_dataset):
+    """Workers that live across epochs (persistent_workers=True) get the epoch inside each key: epoch 1's
+    clips differ from epoch 0's and equal, tensor for tensor, what num_workers=0 loads for that epoch."""
+    from videonas_lite.data.epochs import EpochBatches
+
+    ds = VideoClipDataset.ucf101(tiny_dataset, 1, "train", transform=train_transform(24, hflip=False), seed=2)
+
+    def loader(workers: int) -> DataLoader:
+        extra = dict(persistent_workers=True, prefetch_factor=2) if workers else {}
+        return DataLoader(ds, batch_sampler=EpochBatches(range(len(ds)), 4, seed=2), collate_fn=collate_clips,
+                          num_workers=workers, **extra)  # fmt: skip
+
+    main, workers = loader(0), loader(2)
+    clips = {}
+    for epoch in (0, 1):
+        for dl in (main, workers):
+            dl.batch_sampler.set_epoch(epoch)
+        ds.set_epoch(epoch)  # the earlier way, in this process: plain indices after set_epoch
+        earlier = [collate_clips([ds[i] for _, i in keys]) for keys in main.batch_sampler]
+        ds.set_epoch(0)  # the loaders must not depend on it
+        ours, theirs = list(main), list(workers)
+        assert len(ours) == len(theirs) == len(earlier) == 2
+        for (a, ya), (b, yb), (c, yc) in zip(ours, theirs, earlier, strict=True):
+            assert torch.equal(a, b) and torch.equal(ya, yb) and torch.equal(b, c) and torch.equal(yb, yc)
+        clips[epoch] = {i: clip for keys, (x, _) in zip(main.batch_sampler, theirs, strict=True)
+                        for (_, i), clip in zip(keys, x, strict=True)}  # fmt: skip
+    assert workers._iterator is not None and workers._iterator._workers[0].is_alive()  # the same workers, kept
+    both = sorted(set(clips[0]) & set(clips[1]))
+    assert both and all(not torch.equal(clips[0][i], clips[1][i]) for i in both), "epoch 1 repeated epoch 0's draws"

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from videonas_lite.profiles import Profile
+    from videonas_lite.train.distributed import Ranks
 
 __all__ = ["main"]
 
@@ -122,6 +123,34 @@ def _checked(data: str | Path, split: int, policy: str, record_in: str | Path | 
     return result.bad
 
 
+def _join(device: str) -> Ranks:
+    """torchrun's process group (train/distributed.py) when the command runs under it; one process otherwise."""
+    from videonas_lite.train import distributed, runtime
+
+    return distributed.init(runtime.torch_device(device))
+
+
+def _checked_once(ranks: Ranks, data: str | Path, split: int, policy: str, record_in: str | Path | None):
+    """:func:`_checked` on rank 0 alone (one check, one listing, one cache file), its answer given to every rank.
+
+    Rank 0 also generates the profile's embedded dataset before it (``_profile_data``); the others wait here.
+    """
+    from videonas_lite.train import distributed
+
+    if not ranks.distributed:
+        return _checked(data, split, policy, record_in)
+    outcome: tuple[str, object] = ("", None)
+    if ranks.main:
+        try:
+            outcome = ("bad", _checked(data, split, policy, record_in))
+        except ValueError as err:
+            outcome = ("error", str(err))
+    kind, value = distributed.all_gather(outcome)[0]
+    if kind == "error":
+        raise ValueError(value if ranks.main else f"rank 0 stopped: {value}")
+    return value
+
+
 def _set_threads(profile: Profile, device: torch.device) -> None:
     """The profile's torch CPU threads for a run on the CPU (small clips: one thread beat two; README, the recipe)."""
     if profile.cpu_threads is not None and device.type == "cpu":
@@ -135,9 +164,10 @@ def _search(args: argparse.Namespace) -> int:
     from videonas_lite.train.search import SearchConfig, SearchDiverged, run_search
 
     profile = get_profile(args.profile)
-    data = _profile_data(profile, args.data)
+    ranks = _join(args.device or profile.device)
+    data = _profile_data(profile, args.data) if ranks.main else args.data or profile.dataset_dir()
     out = args.resume or args.out
-    bad = _checked(data, profile.split, args.on_bad_video, out)
+    bad = _checked_once(ranks, data, profile.split, args.on_bad_video, out)
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
         difference=args.difference, device=args.device, sharpness_clips=args.sharpness, early_stop=args.early_stop,
@@ -149,8 +179,9 @@ def _search(args: argparse.Namespace) -> int:
     except SearchDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(search_summary(records))
-    print(f"records and checkpoint in {out}")
+    if ranks.main:
+        print(search_summary(records))
+        print(f"records and checkpoint in {out}")
     return 0
 
 
@@ -222,9 +253,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
     genotype = Genotype.load(args.genotype)  # a GenotypeError (ValueError): main prints its one line
     profile = get_profile(args.profile)
-    data = _profile_data(profile, args.data)
+    ranks = _join(args.device or profile.device)
+    data = _profile_data(profile, args.data) if ranks.main else args.data or profile.dataset_dir()
     knobs = ("epochs", "batch_size", "lr", "warmup_epochs", "channels", "layers", "k", "drop_path", "device")
-    bad = _checked(data, profile.split, args.on_bad_video, args.out)
+    bad = _checked_once(ranks, data, profile.split, args.on_bad_video, args.out)
     config = RetrainConfig.from_profile(profile, genotype.space, exclude_videos=tuple(bad),
                                         **{k: getattr(args, k) for k in knobs})  # fmt: skip
     _set_threads(profile, config.torch_device())
@@ -233,6 +265,8 @@ def _retrain(args: argparse.Namespace) -> int:
     except RetrainDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if not ranks.main:
+        return 0
     last = records[-1]
     print(
         f"{genotype.space} derived network of {args.genotype}, {len(records)} epochs: test accuracy (one centred "
@@ -349,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad-video", **bad_video)
     p.set_defaults(func=_probe)
 
+    global_batch = ("clips per step, all processes together: under torchrun each of N processes takes "
+                    "BATCH_SIZE / N (default: the profile's)")  # fmt: skip
     q = sub.add_parser("search", help="search a cell (records and checkpoints in the run folder)")
     q.add_argument("--space", choices=SPACES, default="peng")
     q.add_argument("--order", choices=ORDERS, default="first")
@@ -363,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="second order's HVP: central or forward difference, or exact (default: central, as DARTS)",
     )
     q.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
-    q.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    q.add_argument("--batch-size", type=int, default=None, help=global_batch)
     q.add_argument("--sharpness", type=int, default=None, metavar="CLIPS",
                    help="record the dominant eigenvalue of the alpha Hessian on CLIPS clips every epoch (Zela 2020)")
     q.add_argument("--early-stop", type=int, default=None, metavar="K",
@@ -387,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--epochs", type=int, default=None, help="default: the paper's (Peng 600, PV-NAS 128)")
-    t.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    t.add_argument("--batch-size", type=int, default=None, help=global_batch)
     t.add_argument("--lr", type=float, default=None, help="default: the paper's (Peng 0.025, PV-NAS 0.01)")
     t.add_argument("--warmup-epochs", type=int, default=None, help="default: the paper's (Peng 0, PV-NAS 16)")
     t.add_argument("--channels", type=int, default=None, help="initial channels (default: Peng 8, PV-NAS 64)")
@@ -436,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
+    finally:
+        if "torch.distributed" in sys.modules:  # a search or retraining under torchrun: leave its process group
+            from videonas_lite.train.distributed import shutdown
+
+            shutdown()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ HMDB51 layout (``root/<class>/<video>.avi``; lists in ``root/testTrainMulti_7030
 A :class:`VideoClipDataset` item is ``(clip, label)`` - clip ``(C, T, H, W)``, float after the
 transforms of ``transforms.py`` (uint8 without a transform), label 0-based - or ``(clip, label, path)``
 with ``return_path=True``. Sampling and augmentation draw from a generator
-seeded by ``(seed, epoch, index)``, so an item is the same in any worker, order or resumed run.
+seeded by ``(seed, epoch, index)``, so an item is the same in any worker, order or resumed run. The key is
+an ``index`` (the epoch of :meth:`VideoClipDataset.set_epoch`) or an ``(epoch, index)`` pair, which carries its
+epoch to DataLoader workers that live across epochs (``data/epochs.py``: ``persistent_workers=True``).
 
 Bad input. A missing root, list file or class folder, a list line naming an unknown class or a
 missing file: :class:`DatasetError` naming the path and what was expected. An unreadable, empty,
@@ -31,6 +33,7 @@ videos found bad up front out of ``records`` and counts them in ``skipped``.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import warnings
@@ -236,17 +239,28 @@ class VideoClipDataset(Dataset):
         """Select the random draws of ``epoch`` (sampling and augmentation differ per epoch, reproducibly)."""
         self.epoch = int(epoch)
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, index])
+    def _rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
-    def load_frames(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _key(self, key) -> tuple[int | None, int]:
+        """``(epoch, index)`` of a key: an index (epoch ``None``: :meth:`set_epoch`'s) or an ``(epoch, index)`` pair."""
+        if isinstance(key, tuple | list) and len(key) == 2:
+            return int(key[0]), int(key[1])
+        try:
+            return None, operator.index(key)
+        except TypeError:
+            raise ValueError(f"a dataset key is an index or an (epoch, index) pair, got {key!r}") from None
+
+    def load_frames(self, index: int, epoch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The raw uint8 frames ``(T, H, W, 3)`` of item ``index`` and their indices (no transform).
+
+        ``epoch``: whose draws (``None``: the one of :meth:`set_epoch`).
 
         With ``cache=True`` a video is decoded whole the first time it is read and kept in memory (the
         embedded dataset is a few MB); later clips index the kept frames. Same frames as without the cache.
         """
         record = self.records[index % len(self.records)]
-        rng = self._rng(index)
+        rng = self._rng(index, epoch)
         if self.short_side is not None and record.path not in self._info:
             self._info[record.path] = probe_video(record.path)
         if self.cache:
@@ -266,10 +280,11 @@ class VideoClipDataset(Dataset):
             info=self._info.get(record.path),
         )
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        epoch, index = self._key(key)
         record = self.records[index % len(self.records)]
         try:
-            frames, _ = self.load_frames(index)
+            frames, _ = self.load_frames(index, epoch)
         except VideoReadError as err:
             if self.on_bad_video == "raise":
                 raise
@@ -280,7 +295,7 @@ class VideoClipDataset(Dataset):
         clip = torch.as_tensor(frames).permute(3, 0, 1, 2)  # (C, T, H, W) uint8
         if self.transform is not None:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(self._rng(index).integers(2**62)) + 1)
+                torch.manual_seed(int(self._rng(index, epoch).integers(2**62)) + 1)
                 clip = self.transform(as_video(frames))
         return (clip, record.label, str(record.path)) if self.return_path else (clip, record.label)
 

@@ -23,8 +23,14 @@ A run folder holds ``genotype.json`` (a genotype's run), ``records.json`` (per e
 test loss and accuracy, the lr of its first step, wall seconds) and ``checkpoint.pt`` (model, optimiser,
 schedule, records, config, architecture), written atomically after every epoch. Every random draw of an epoch
 (data order, sampling, augmentation, drop-path, dropout) is seeded from ``(seed, epoch)``, so a run resumed
-from its checkpoint ends bit-identical to an uninterrupted one. A non-finite loss stops the run with
+from its checkpoint ends bit-identical to an uninterrupted one. The epoch travels with the training loader's
+keys (data/epochs.py), so its DataLoader workers persist across epochs. A non-finite loss stops the run with
 :class:`RetrainDiverged` before any step on it; the checkpoint of the last good epoch stays.
+
+Several processes (torchrun; train/distributed.py, README "Several GPUs or nodes: torchrun"): ``batch_size`` is
+the global batch, each rank steps on its slice with the ranks' mean gradient (averaged before the clipping),
+drop-path and dropout draw per rank (rank 0 the draws of one process), the test split is scored batch by batch
+across the ranks, and rank 0 alone prints progress and writes the run folder.
 """
 
 from __future__ import annotations
@@ -43,16 +49,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from videonas_lite.data.datasets import VideoClipDataset, collate_clips
+from videonas_lite.data.datasets import VideoClipDataset
+from videonas_lite.data.epochs import EpochBatches, ShardedBatches
 from videonas_lite.data.sampling import TSNSampler
 from videonas_lite.data.transforms import eval_transform, train_transform
 from videonas_lite.nas.baselines import build_baseline
 from videonas_lite.nas.derived import PAPER_NETWORKS, derived_net
 from videonas_lite.nas.genotype import Genotype
 from videonas_lite.profiles import Profile
-from videonas_lite.train import runtime
+from videonas_lite.train import distributed, runtime
 from videonas_lite.train.runtime import atomic_write, load_checkpoint
-from videonas_lite.train.search import evaluate
+from videonas_lite.train.search import evaluate, loader_options
 
 __all__ = [
     "PAPER_RECIPES", "RetrainConfig", "RetrainData", "RetrainDiverged", "build_model", "load_run", "lr_schedule",
@@ -172,14 +179,27 @@ class RetrainData:
     classes: list[str]
 
     def start_epoch(self, epoch: int, seed: int) -> None:
-        """Select ``epoch``'s draws: clip sampling, augmentation, data order, drop-path and dropout."""
-        self.train.dataset.set_epoch(epoch)
-        self.train.generator.manual_seed(seed * 1_000_003 + 2 * epoch)
-        torch.manual_seed(seed * 1_000_003 + 2 * epoch + 1)
+        """Select ``epoch``'s draws: clip sampling, augmentation, data order, drop-path and dropout.
+
+        ``seed`` must be the configuration's (the loader's order is seeded with it). Drop-path and dropout
+        draw from torch's generator, seeded per epoch and, under torchrun, per rank (rank 0: one process's).
+        """
+        batches = self.train.batch_sampler
+        if seed != batches.seed:
+            raise ValueError(f"start_epoch: seed {seed} differs from the loader's {batches.seed}")
+        self.train.dataset.set_epoch(epoch)  # for a reader of the dataset outside the loader
+        batches.set_epoch(epoch)
+        torch.manual_seed(seed * 1_000_003 + 2 * epoch + 1 + batches.rank * 2**40)
 
 
-def retrain_data(config: RetrainConfig, data_dir: str | os.PathLike) -> RetrainData:
-    """The loaders of a retraining run on a UCF101-layout folder (the embedded dataset's layout too)."""
+def retrain_data(config: RetrainConfig, data_dir: str | os.PathLike,
+                 ranks: distributed.Ranks | None = None) -> RetrainData:  # fmt: skip
+    """The loaders of a retraining run on a UCF101-layout folder (the embedded dataset's layout too).
+
+    ``ranks`` (default: the process group's): each rank's slice of every global batch and its share of the
+    test batches (data/epochs.py).
+    """
+    ranks = ranks or distributed.current()
     sampler = TSNSampler(config.num_segments, config.frames_per_segment)
     common = dict(split=config.split, sampler=sampler, short_side=config.short_side, cache=config.cache,
                   exclude=runtime.excluded(config.exclude_videos))  # fmt: skip
@@ -188,14 +208,16 @@ def retrain_data(config: RetrainConfig, data_dir: str | os.PathLike) -> RetrainD
     resize = None if config.scale_jitter is None else config.scale_jitter[0]
     test = VideoClipDataset.ucf101(data_dir, subset="test", transform=eval_transform(config.crop_size, resize),
                                    **common)  # fmt: skip
-    pin = config.torch_device().type == "cuda"
-    kw = dict(collate_fn=collate_clips, num_workers=config.num_workers, pin_memory=pin)
-    train_loader = DataLoader(train, config.batch_size, shuffle=True, drop_last=True, generator=torch.Generator(),
-                              **kw)  # fmt: skip
+    options = loader_options(config.num_workers, config.torch_device().type == "cuda")
+    batches = EpochBatches(range(len(train)), config.batch_size, config.seed, 0, ranks.rank, ranks.world_size)
+    # the DataLoader's own generator seeds only its workers' base seed, kept off torch's global generator
+    train_loader = DataLoader(train, batch_sampler=batches, generator=torch.Generator(), **options)
     if len(train_loader) == 0:
         raise ValueError(f"{data_dir}: batch size {config.batch_size} exceeds the training split "
                          f"({len(train.records)} videos x {config.draws} draws); lower the batch size")  # fmt: skip
-    return RetrainData(train_loader, DataLoader(test, config.batch_size, shuffle=False, **kw), train.classes)
+    options.update(persistent_workers=False)  # read once an epoch; persistent, they would only hold memory
+    tests = ShardedBatches(range(len(test)), config.batch_size, ranks.rank, ranks.world_size)
+    return RetrainData(train_loader, DataLoader(test, batch_sampler=tests, **options), train.classes)
 
 
 def build_model(config: RetrainConfig, architecture: Genotype | str, num_classes: int) -> torch.nn.Module:
@@ -229,15 +251,20 @@ def lr_schedule(optimizer: torch.optim.Optimizer, config: RetrainConfig, steps_p
 
 
 def train_step(model, clips, labels, optimizer, config: RetrainConfig, device) -> tuple[float, int]:
-    """One SGD step on a batch: ``(loss, correct predictions)``; a non-finite loss is returned untouched, unstepped."""
+    """One SGD step on a batch: ``(loss, correct predictions)``; a non-finite loss is returned untouched, unstepped.
+
+    Under torchrun the loss is the ranks' mean and the step takes their mean gradient; the predictions are
+    this rank's.
+    """
     with config.autocast(device):
         logits = model(clips)
     loss = F.cross_entropy(logits.float(), labels)
-    value = loss.item()
+    (value,) = distributed.mean([loss.item()])  # torchrun: the ranks' mean, so all of them stop together
     if not math.isfinite(value):
         return value, 0
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    distributed.average_gradients(model.parameters())  # torchrun: the ranks' mean gradient, before the clipping
     if config.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     optimizer.step()
@@ -283,19 +310,25 @@ def run_retrain(
 
     ``architecture``: a genotype or a name of :data:`~videonas_lite.nas.baselines.BASELINES`. Without ``resume`` a
     folder that already holds a checkpoint is refused. ``on_step(epoch, step)`` runs after every step.
+
+    Under torchrun (train/distributed.py) every rank runs this with the same arguments: rank 0 alone shows
+    progress and writes the run folder, every rank resumes from it.
     """
+    ranks = distributed.current()
+    progress = progress and ranks.main
     genotype = architecture if isinstance(architecture, Genotype) else None
     out, device = Path(out_dir), config.torch_device()
     ckpt = out / "checkpoint.pt"
-    if ckpt.is_file() and not resume:
+    found = distributed.agree(ckpt.is_file(), f"whether {ckpt} exists")
+    if found and not resume:
         raise ValueError(f"{out}: already holds a retraining checkpoint; resume it or choose another folder")
-    data = retrain_data(config, data_dir)
+    data = retrain_data(config, data_dir, ranks)
     model = build_model(config, architecture, len(data.classes)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)  # fmt: skip
     schedule = lr_schedule(optimizer, config, len(data.train))
     records, start = [], 0
-    if resume and ckpt.is_file():
+    if resume and found:
         state = load_checkpoint(ckpt, "retraining", ("config", "model", "optimizer", "schedule", "records", "epoch"),
                                 device)  # fmt: skip
         saved = runtime.saved_config(state["config"], config)
@@ -310,7 +343,7 @@ def run_retrain(
             obj.load_state_dict(state[key])
         records, start = json.loads(state["records"]), state["epoch"] + 1
     out.mkdir(parents=True, exist_ok=True)
-    if genotype is not None:
+    if genotype is not None and ranks.main:
         atomic_write(out / "genotype.json", lambda p: p.write_text(genotype.to_json()))
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
@@ -330,7 +363,11 @@ def run_retrain(
             loss_sum, correct, seen = loss_sum + loss * len(labels), correct + hits, seen + len(labels)
             if on_step is not None:
                 on_step(epoch, step)
+        distributed.average_buffers(model)  # BN running averages, kept per rank during the epoch
         test_acc, test_loss = evaluate(model, data.test)
+        if ranks.distributed:  # sums over every rank's clips (each step's loss is already the ranks' mean)
+            loss_sum, correct, seen = (v * ranks.world_size for v in distributed.mean([loss_sum, correct, seen]))
+            correct, seen = round(correct), round(seen)
         records.append({
             "epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen, "test_loss": test_loss,
             "test_acc": test_acc, "lr": lr, "seconds": time.perf_counter() - began, "classes": len(data.classes),
@@ -342,6 +379,7 @@ def run_retrain(
             "epoch": epoch, "records": json.dumps(records), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
         }  # fmt: skip
-        atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
-        atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
+        if ranks.main:
+            atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
+            atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
     return records

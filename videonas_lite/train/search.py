@@ -18,8 +18,14 @@ of every cell kind, the derived genotype and its share of parameter-free ops, so
 the search without running it) and ``checkpoint.pt`` (model, both optimisers, the schedule, the records),
 both written atomically after each epoch. Every random draw of an epoch comes from ``(seed, epoch)``
 (data order, clip sampling, augmentation), so a run resumed from its last checkpoint ends with the
-same alphas and weights as an uninterrupted one. A NaN or inf in a loss or an alpha stops the run with
+same alphas and weights as an uninterrupted one. The epoch travels with the loaders' keys (data/epochs.py), so
+DataLoader workers persist across epochs. A NaN or inf in a loss or an alpha stops the run with
 :class:`SearchDiverged`; the checkpoint of the last good epoch stays.
+
+Several processes (torchrun; train/distributed.py, README "Several GPUs or nodes: torchrun"): ``batch_size`` is
+the global batch, each rank steps on its slice with the ranks' mean gradient (first order and one level; second
+order is refused), the deterministic view is scored batch by batch across the ranks (the same batches, so the
+same scores as one process), and rank 0 alone prints progress and writes the run folder.
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from videonas_lite.data.datasets import VideoClipDataset, collate_clips
+from videonas_lite.data.epochs import EpochBatches, ShardedBatches
 from videonas_lite.data.sampling import TSNSampler
 from videonas_lite.data.splits import balanced_halves
 from videonas_lite.data.transforms import eval_transform, train_transform
@@ -45,7 +52,7 @@ from videonas_lite.nas.genotype import derive, parameter_free_share
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.nas.sharpness import dominant_eigenvalue, early_stop_epoch
 from videonas_lite.profiles import Profile
-from videonas_lite.train import runtime
+from videonas_lite.train import distributed, runtime
 from videonas_lite.train.optim import PAPERS, OptimConfig, make_optimizers, make_schedule, quarter_step_epochs
 from videonas_lite.train.runtime import atomic_write, load_checkpoint
 
@@ -65,7 +72,7 @@ class SearchConfig(runtime.OnDevice):
     order: str = "first"  # "first", "second" or "one-level"
     schedule: str | None = None  # None: the paper's ("peng": cosine, "pvnas": step)
     epochs: int = 10
-    batch_size: int = 8
+    batch_size: int = 8  # clips per step, all processes together (torchrun: batch_size / N each)
     channels: int = 4
     num_segments: int = 4
     frames_per_segment: int = 2
@@ -151,7 +158,8 @@ class SearchConfig(runtime.OnDevice):
 
 @dataclass
 class SearchData:
-    """The search's loaders: one per half for the steps, one per half for the deterministic view."""
+    """The search's loaders: one per half for the steps, one per half for the deterministic view (this rank's
+    batches of it); ``alpha_view`` is the alpha half's whole view, for the curvature's first clips."""
 
     weight: DataLoader  # the weight half (the alphas' half too for one-level)
     alpha: DataLoader
@@ -160,16 +168,33 @@ class SearchData:
     dataset: VideoClipDataset
     halves: tuple[list[int], list[int]]
     num_classes: int
+    alpha_view: DataLoader | None = None
 
-    def start_epoch(self, epoch: int, seed: int) -> None:
-        """Select ``epoch``'s draws: clip sampling and augmentation, and the order of both halves."""
-        self.dataset.set_epoch(epoch)
-        for k, loader in enumerate((self.weight, self.alpha)):
-            loader.generator.manual_seed(seed * 1_000_003 + 2 * epoch + k)
+    def start_epoch(self, epoch: int, seed: int | None = None) -> None:
+        """Select ``epoch``'s draws: clip sampling and augmentation, and the order of both halves (from the
+        configuration's seed; ``seed`` is accepted for earlier callers and must be that one)."""
+        self.dataset.set_epoch(epoch)  # for a reader of the dataset outside the loaders
+        for loader in (self.weight, self.alpha):
+            if seed is not None and seed != loader.batch_sampler.seed:
+                raise ValueError(f"start_epoch: seed {seed} differs from the loaders' {loader.batch_sampler.seed}")
+            loader.batch_sampler.set_epoch(epoch)
 
 
-def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData:
-    """The two halves of the training split (:func:`~videonas_lite.data.splits.balanced_halves`) as loaders."""
+def loader_options(num_workers: int, pin_memory: bool) -> dict:
+    """The DataLoader settings both loops share: workers that persist across epochs (the epoch travels in
+    the keys, data/epochs.py) with torch's default prefetch of 2 batches each, pinned memory for CUDA."""
+    workers = dict(persistent_workers=True, prefetch_factor=2) if num_workers else {}
+    return dict(collate_fn=collate_clips, num_workers=num_workers, pin_memory=pin_memory, **workers)
+
+
+def search_data(config: SearchConfig, data_dir: str | os.PathLike,
+                ranks: distributed.Ranks | None = None) -> SearchData:  # fmt: skip
+    """The two halves of the training split (:func:`~videonas_lite.data.splits.balanced_halves`) as loaders.
+
+    ``ranks`` (default: the process group's): each rank's slice of every global batch, and its share of the
+    view's batches (data/epochs.py).
+    """
+    ranks = ranks or distributed.current()
     data_dir = Path(data_dir)
     common = dict(split=config.split, short_side=config.short_side, cache=config.cache,
                   exclude=runtime.excluded(config.exclude_videos))  # fmt: skip
@@ -191,16 +216,15 @@ def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData
         step_halves = (list(range(len(probe))), list(range(len(probe))))
     n = len(probe)
 
-    pin = config.torch_device().type == "cuda"
-
-    def loader(ds, indices, batch_size=config.batch_size, **kw) -> DataLoader:
-        return DataLoader(Subset(ds, indices), batch_size, collate_fn=collate_clips,
-                          num_workers=config.num_workers, pin_memory=pin, **kw)  # fmt: skip
-
+    options = loader_options(config.num_workers, config.torch_device().type == "cuda")
+    # the DataLoader's own generator seeds only its workers' base seed (every draw is the keys'), kept off
+    # the global torch generator
     steps = [
-        loader(dataset, [i + d * n for d in range(config.draws) for i in h], shuffle=True, drop_last=True,
-               generator=torch.Generator())
-        for h in step_halves
+        DataLoader(dataset, batch_sampler=EpochBatches([i + d * n for d in range(config.draws) for i in h],
+                                                       config.batch_size, config.seed, k, ranks.rank,
+                                                       ranks.world_size),
+                   generator=torch.Generator(), **options)
+        for k, h in enumerate(step_halves)
     ]  # fmt: skip
     if min(map(len, steps)) == 0:
         raise ValueError(
@@ -210,9 +234,16 @@ def search_data(config: SearchConfig, data_dir: str | os.PathLike) -> SearchData
     # a fixed shuffled order: the cells' BNs normalise with batch statistics, and a batch of one class (the
     # split lists are sorted by class) would have its class signal normalised away
     order = np.random.default_rng(config.seed)
-    evals = [loader(view, order.permutation(h).tolist(), max(config.batch_size, EVAL_BATCH), shuffle=False)
-             for h in (weight_half, alpha_half)]  # fmt: skip
-    return SearchData(*steps, *evals, dataset, (weight_half, alpha_half), len(probe.classes))
+    views = [order.permutation(h).tolist() for h in (weight_half, alpha_half)]
+    eval_batch = max(config.batch_size, EVAL_BATCH)
+    options.update(persistent_workers=False)  # read once an epoch; persistent, they would only hold memory
+
+    def view_loader(indices: list[int], rank: int, world_size: int) -> DataLoader:
+        return DataLoader(view, batch_sampler=ShardedBatches(indices, eval_batch, rank, world_size), **options)
+
+    evals = [view_loader(v, ranks.rank, ranks.world_size) for v in views]
+    whole = evals[1] if not ranks.distributed else view_loader(views[1], 0, 1)
+    return SearchData(*steps, *evals, dataset, (weight_half, alpha_half), len(probe.classes), whole)
 
 
 def build_search(config: SearchConfig, num_classes: int, device: torch.device):
@@ -263,18 +294,27 @@ def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[float, float]:
 
     Eval mode: the stem's BN uses its running averages; the search cells' BNs have none and use the
     evaluation batch's statistics (module docstring). The mode the model was in is restored.
+    Under torchrun with a :class:`~videonas_lite.data.epochs.ShardedBatches` loader every rank scores its
+    batches and the per-batch sums are added in batch order on every rank: the numbers one process gets.
     """
     was_training = model.training
     model.eval()
-    correct = total = 0
-    loss = 0.0
+    sums = []  # per batch: (correct, summed loss, clips)
     device = next(model.parameters()).device
     for clips, labels, *_ in loader:
         logits = model(clips.to(device)).float().cpu()
-        correct += (logits.argmax(dim=1) == labels).sum().item()
-        loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-        total += len(labels)
+        loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        sums.append(((logits.argmax(dim=1) == labels).sum().item(), loss, len(labels)))
     model.train(was_training)
+    sampler = loader.batch_sampler
+    if isinstance(sampler, ShardedBatches) and sampler.world_size > 1:
+        numbered = [kv for rank in distributed.all_gather(list(zip(sampler.numbers(), sums, strict=True)))
+                    for kv in rank]  # fmt: skip
+        sums = [s for _, s in sorted(numbered)]
+    correct = total = 0
+    loss = 0.0
+    for hits, batch_loss, clips in sums:
+        correct, loss, total = correct + hits, loss + batch_loss, total + clips
     return correct / total, loss / total
 
 
@@ -311,16 +351,27 @@ def run_search(
     loss on the alpha half's first clips in the alphas; for one level that half is training data too); with
     ``config.early_stop`` the run ends at the epoch where DARTS-ES fires, whose record gets ``early_stop``:
     ``{"epoch": i, "chosen_epoch": i - k}`` (:func:`~videonas_lite.nas.genotype.from_run` then derives that one).
+
+    Under torchrun (train/distributed.py) every rank runs this with the same arguments: the step losses are
+    the ranks' mean, rank 0 alone shows progress and writes the run folder, every rank resumes from it.
     """
+    ranks = distributed.current()
+    if ranks.distributed and config.order == "second":
+        raise ValueError(f"order 'second' under torchrun ({ranks.world_size} processes) is not supported: its "
+                         "virtual step and finite differences would each need the ranks' mean gradient; use "
+                         "--order first or one-level, or one process")  # fmt: skip
+    progress = progress and ranks.main
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = search_data(config, data_dir)
+    data = search_data(config, data_dir, ranks)
     train_loader, val_loader = data.weight, data.alpha
     device = config.torch_device()
     model, sgd, adam, schedule = build_search(config, data.num_classes, device)
+    for optimizer in (sgd, adam):  # every step takes the ranks' mean gradient (nothing for one process)
+        distributed.average_on_step(optimizer)
     records, start, direction = [], 0, None
     ckpt = out / "checkpoint.pt"
-    if resume and ckpt.is_file():
+    if resume and distributed.agree(ckpt.is_file(), f"whether {ckpt} exists"):
         state = load_checkpoint(ckpt, "search", ("config", "model", "sgd", "adam", "schedule", "records", "epoch"),
                                 device)  # fmt: skip
         if runtime.saved_config(state["config"], config) != asdict(config):
@@ -331,9 +382,9 @@ def run_search(
         direction = state.get("direction")  # the power iteration's last vector: a resumed run measures the same
         if records and "early_stop" in records[-1]:
             return records
-    curvature = sharpness_batches(data.alpha_eval, config.sharpness_clips, device) if config.sharpness_clips else []
+    curvature = sharpness_batches(data.alpha_view, config.sharpness_clips, device) if config.sharpness_clips else []
     for epoch in range(start, config.epochs):
-        data.start_epoch(epoch, config.seed)
+        data.start_epoch(epoch)
         warm = epoch < config.warmup_epochs  # weights only: the alphas wait for trained weights
         sums: dict[str, float] = {}
         batches = zip(train_loader, val_loader, strict=False)
@@ -343,6 +394,7 @@ def run_search(
             with config.autocast(device):
                 losses = search_step(model, config.order, train, val, sgd, adam, config.r,
                                      difference=config.difference, arch_step=not warm)  # fmt: skip
+            losses = dict(zip(losses, distributed.mean(list(losses.values())), strict=True))  # every rank's mean
             _check_finite(losses, model, epoch, step)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value / n
@@ -350,6 +402,7 @@ def run_search(
                 on_step(epoch, step)
         lr = sgd.param_groups[0]["lr"]
         schedule.step()
+        distributed.average_buffers(model)  # the stem BN's running averages, kept per rank during the epoch
         metrics = {}
         for name, loader in (("train", data.weight_eval), ("val", data.alpha_eval)):
             metrics[f"{name}_acc"], metrics[f"{name}_eval_loss"] = evaluate(model, loader)
@@ -375,8 +428,9 @@ def run_search(
             "model": model.state_dict(), "sgd": sgd.state_dict(), "adam": adam.state_dict(),
             "schedule": schedule.state_dict(), "direction": direction,
         }  # fmt: skip
-        atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
-        atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
+        if ranks.main:
+            atomic_write(ckpt, lambda p, s=state: torch.save(s, p))
+            atomic_write(out / "records.json", lambda p: p.write_text(json.dumps(records, indent=1)))
         if on_epoch is not None:
             on_epoch(records[-1])
         if stop is not None:
