@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videonas_lite.train.runtime import atomic_write, autocast, load_checkpoint, torch_device
+from videonas_lite.train.runtime import atomic_write, autocast, load_checkpoint, prepare, torch_device
 
 
 def test_device_names():
@@ -73,3 +73,11 @@ def test_a_truncated_or_foreign_checkpoint_is_one_line(tmp_path, content):
     with pytest.raises(ValueError, match=r"checkpoint\.pt: not a (readable )?search checkpoint .*move it away") as err:
         load_checkpoint(path, "search", ("model", "epoch"))
     assert "\n" not in str(err.value)
+
+
+def test_prepare_turns_on_cudnn_autotuning_for_cuda_only(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    prepare(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark is False
+    prepare(torch.device("cuda"))  # sets the backend flag only: no GPU needed
+    assert torch.backends.cudnn.benchmark is True

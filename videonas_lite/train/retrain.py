@@ -318,6 +318,7 @@ def run_retrain(
     progress = progress and ranks.main
     genotype = architecture if isinstance(architecture, Genotype) else None
     out, device = Path(out_dir), config.torch_device()
+    runtime.prepare(device)
     ckpt = out / "checkpoint.pt"
     found = distributed.agree(ckpt.is_file(), f"whether {ckpt} exists")
     if found and not resume:

@@ -15,8 +15,8 @@ import torch
 
 from videonas_lite.profiles import DEVICES
 
-__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "excluded", "load_checkpoint", "saved_config",
-           "torch_device", "video_list"]
+__all__ = ["OnDevice", "atomic_write", "autocast", "check_device", "excluded", "load_checkpoint", "prepare",
+           "saved_config", "torch_device", "video_list"]
 
 
 def check_device(device: str) -> None:
@@ -33,6 +33,18 @@ def torch_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'")
     return torch.device(device)
+
+
+def prepare(device: torch.device) -> None:
+    """Backend settings for a training loop on ``device``: on CUDA, cuDNN's autotuner (``cudnn.benchmark``).
+
+    Every step of a search or a retraining has the same input shape (fixed crops, ``drop_last``), so the
+    per-shape search for the fastest convolution algorithm pays off after the first steps. The algorithm it
+    picks may differ between processes, so on CUDA a resumed run equals an uninterrupted one up to
+    float rounding, not bit for bit (on the CPU nothing changes).
+    """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
 
 
 def autocast(device: torch.device, bf16: bool | None = None):

@@ -366,6 +366,7 @@ def run_search(
     data = search_data(config, data_dir, ranks)
     train_loader, val_loader = data.weight, data.alpha
     device = config.torch_device()
+    runtime.prepare(device)
     model, sgd, adam, schedule = build_search(config, data.num_classes, device)
     for optimizer in (sgd, adam):  # every step takes the ranks' mean gradient (nothing for one process)
         distributed.average_on_step(optimizer)
