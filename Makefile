@@ -66,6 +66,7 @@ bench: venv
 	$(PY) benchmarks/networks.py
 	$(PY) benchmarks/bilevel.py
 	$(PY) benchmarks/fd_error.py
+	$(PY) benchmarks/loader_step.py
 
 clean:
 	rm -rf build runs
