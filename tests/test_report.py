@@ -206,7 +206,7 @@ def test_reproduce_times_the_series_and_reports_a_failure_in_one_line(tmp_path, 
     monkeypatch.setattr(runner, "notebook_paths", lambda folder=None: paths)
     monkeypatch.setattr(cli, "_profile_data", lambda profile, data: None)
     out = tmp_path / "run"
-    assert cli.main(["reproduce", "--profile", "ci", "--out", str(out)]) == 1
+    assert cli.main(["reproduce", "--profile", "ci", "--out", str(out), "--jobs", "1"]) == 1  # in order
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]  # tqdm's bar aside
     assert len(err) == 1 and "01_bad.ipynb: cell" in err[0] and "ValueError: boom" in err[0] and INDEX in err[0]
     timings = json.loads((out / TIMINGS).read_text())
@@ -214,7 +214,31 @@ def test_reproduce_times_the_series_and_reports_a_failure_in_one_line(tmp_path, 
     assert set(timings["notebooks"]) == {"00_ok", "01_bad"} and all(s > 0 for s in timings["notebooks"].values())
     assert timings["total_s"] >= sum(timings["notebooks"].values()) and timings["failed"]["notebook"] == "01_bad"
     assert timings["machine"]["profile_cpu_threads"] == 1 and len(timings["loadavg_after"]) == 3
+    assert timings["jobs"] == 1 and timings["lane_threads"] is None  # one lane: the kernels' threads left as they are
+    assert timings["lanes"]["01_bad"]["start_s"] >= timings["lanes"]["00_ok"]["end_s"]  # one after the other
     page = (out / INDEX).read_text()
     assert "<pre" in _section(page, "00_ok") and "hello ci" in _section(page, "00_ok")
     assert "ValueError: boom" in _section(page, "01_bad") and "not run" in page
     assert (out / "00_ok.html").is_file() and (out / "01_bad.html").is_file()
+
+
+def test_a_run_on_lanes_shows_them_and_old_runs_do_not(run):
+    old_page = write_index(run).read_text()
+    assert "Lanes:" not in old_page and "lane (start-end)" not in old_page
+    assert "the notebooks after it did not run" in old_page
+    timings = json.loads((run / TIMINGS).read_text())
+    timings |= {
+        "jobs": 2,
+        "lane_threads": 1,
+        "lanes": {
+            "00_overview": {"lane": 0, "start_s": 0.0, "end_s": 12.3},
+            "01_probes": {"lane": 1, "start_s": 0.1, "end_s": 75.1},
+            "02_search": {"lane": 0, "start_s": 12.4, "end_s": 16.9},
+        },
+    }
+    (run / TIMINGS).write_text(json.dumps(timings))
+    page = write_index(run).read_text()
+    assert "Lanes: 2 (videonas reproduce --jobs 2)" in page and "on 1 torch thread(s)" in page
+    assert "<th>lane (start-end)</th>" in page and "<td>2 (0-75 s)</td>" in page and "<td>1 (12-17 s)</td>" in page
+    assert "no notebook started after it (the ones running beside it finished)" in page
+    assert re.search(r"<td>03_later</td><td>.*not run.*</td><td>–</td><td>–</td></tr>", page)

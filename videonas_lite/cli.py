@@ -51,7 +51,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     _profile_data(profile, None)  # the notebooks read the profile's data: generate it once, before them
     try:
-        done = run_series(args.profile, args.out, html=not args.no_html)
+        done = run_series(args.profile, args.out, html=not args.no_html, jobs=args.jobs)
     except NotebookFailed as err:
         try:
             report = f"report: {write_index(args.out)}"  # the report shows which notebook failed and where
@@ -60,8 +60,9 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"error: {str(err).splitlines()[0]} ({report})", file=sys.stderr)
         return 1
     index = write_index(args.out)
-    total = json.loads((Path(args.out) / "timings.json").read_text())["total_s"]
-    print(f"executed {len(done)} notebooks into {args.out} in {total:.0f} s; report: {index}")
+    timings = json.loads((Path(args.out) / "timings.json").read_text())
+    print(f"executed {len(done)} notebooks into {args.out} in {timings['total_s']:.0f} s on {timings['jobs']} "
+          f"lane(s); report: {index}")  # fmt: skip
     return 0
 
 
@@ -367,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="default", help=profile_help)
     r.add_argument("--out", default=None, help="default: runs/<profile>")
     r.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    r.add_argument("--jobs", type=int, default=None,
+                   help="notebooks executed at once, each after those it depends on (default: 2 on 2 or more "
+                        "cores, else 1; 1: one after another, in order)")  # fmt: skip
     r.set_defaults(func=_reproduce)
 
     o = sub.add_parser("report", help="(re)build a run folder's course report, index.html")

@@ -82,6 +82,10 @@ class Profile:
     pvnas_scale_jitter: tuple[int, int] | None = None  # the search's short-side range (PV-NAS: [128, 164])
     pvnas_retrain_batch_size: int | None = None  # PV-NAS Sec. 4.2.2: 8 clips per GPU
     pvnas_retrain_scale_jitter: tuple[int, int] | None = None  # PV-NAS on UCF-101: [128, 256]
+    # notebook 08's live run only: its one-level search's epochs (None: search_epochs; the warm-up keeps its share)
+    # and the K of Fig. 5b it retrains (PV-NAS-L K = 1, PV-NAS-M K = 2); ci shortens both to fit its time budget
+    pvnas_live_epochs: int | None = None
+    pvnas_retrain_ks: tuple[int, ...] = (1, 2)
     # loading
     batch_size: int = 16
     num_workers: int = 0
@@ -137,7 +141,8 @@ TEACHING = dict(
 
 PROFILES: dict[str, Profile] = {
     # retrain_*: Peng's lr, channels and no warm-up, a few epochs (benchmarks/retrain_recipe.py measured them)
-    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=7, search_warmup_epochs=2, retrain_epochs=3),
+    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=7, search_warmup_epochs=2, retrain_epochs=3,
+                  pvnas_live_epochs=5, pvnas_retrain_ks=(1,)),
     "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5, retrain_epochs=8),
     "gpu": Profile(
         name="gpu",
@@ -190,6 +195,14 @@ def _validate(p: Profile) -> Profile:
         raise ValueError(f"profile {p.name!r}: split must be 1, 2 or 3, got {p.split!r}")
     if p.cpu_threads is not None and (not isinstance(p.cpu_threads, int) or p.cpu_threads < 1):
         raise ValueError(f"profile {p.name!r}: cpu_threads must be None or a positive integer, got {p.cpu_threads!r}")
+    if p.pvnas_live_epochs is not None and (not isinstance(p.pvnas_live_epochs, int) or p.pvnas_live_epochs < 2):
+        raise ValueError(f"profile {p.name!r}: pvnas_live_epochs must be None or an integer >= 2 (a warm-up epoch "
+                         f"and one with the alphas moving), got {p.pvnas_live_epochs!r}")  # fmt: skip
+    ks = p.pvnas_retrain_ks
+    distinct = isinstance(ks, tuple) and len(ks) > 0 and len(set(ks)) == len(ks)
+    if not distinct or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
+        raise ValueError(f"profile {p.name!r}: pvnas_retrain_ks must be a tuple of distinct positive integers "
+                         f"(the K of PV-NAS Fig. 5b), got {ks!r}")  # fmt: skip
     if p.num_workers < 0:
         raise ValueError(f"profile {p.name!r}: num_workers must be >= 0, got {p.num_workers!r}")
     if p.dataset == "embedded":

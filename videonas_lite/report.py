@@ -1,7 +1,8 @@
 """The course report: ``runs/<profile>/index.html``, one offline page of a reproduced series. Notebook 00.
 
-``videonas reproduce`` (``runner.run_series``) executes notebooks 00-08 and records ``timings.json``
-(profile, commit, machine, wall seconds per notebook); :func:`write_index` then gathers the outputs of the
+``videonas reproduce`` (``runner.run_series``) executes notebooks 00-08, on two lanes where there are two cores,
+and records ``timings.json`` (profile, commit, machine, wall seconds per notebook, the lanes and when each notebook
+ran on which); :func:`write_index` then gathers the outputs of the
 code cells tagged ``report`` in each executed notebook, each under the heading of the markdown cell before
 it, and links each notebook's HTML page. The page needs no JavaScript and nothing remote: CSS inline,
 images as base64 ``data:`` URIs with alt text, HTML tables as the notebook drew them and Markdown tables as
@@ -244,6 +245,15 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
     series = _series(run_dir, timings)
     seconds = (timings or {}).get("notebooks", {})
     failed = (timings or {}).get("failed") or {}
+    jobs, lanes = (timings or {}).get("jobs"), (timings or {}).get("lanes") or {}
+    lane_column = bool(jobs and jobs > 1)
+
+    def lane_cell(stem: str) -> str:  # the lane a notebook ran on, with its start and end in the series
+        if not lane_column:
+            return ""
+        at = lanes.get(stem)
+        text = "–" if at is None else f"{at['lane'] + 1} ({at['start_s']:.0f}-{at['end_s']:.0f} s)"
+        return f"<td>{text}</td>"
 
     rows, sections, profile = [], [], (timings or {}).get("profile")
     for stem in series:
@@ -252,7 +262,7 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
             status = '<span class="muted">not run</span>'
             if failed:
                 status += f' <span class="muted">({html.escape(failed.get("notebook", "?"))} failed first)</span>'
-            rows.append(f"<tr><td>{html.escape(stem)}</td><td>{status}</td><td>–</td></tr>")
+            rows.append(f"<tr><td>{html.escape(stem)}</td><td>{status}</td><td>–</td>{lane_cell(stem)}</tr>")
             continue
         nb = nbformat.read(path, as_version=4)
         papermill = nb.metadata.get("papermill", {})
@@ -266,7 +276,7 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
         href = html.escape(link.name, quote=True)
         status = '<span class="failed">failed</span>' if where else '<span class="ok">ok</span>'
         rows.append(f'<tr><td><a href="{href}">{html.escape(stem)}</a></td><td>{status}</td>'
-                    f"<td>{_seconds(wall)}</td></tr>")  # fmt: skip
+                    f"<td>{_seconds(wall)}</td>{lane_cell(stem)}</tr>")  # fmt: skip
         body = [f'<h2 id="{html.escape(stem, quote=True)}">{html.escape(_title(nb, stem))}</h2>',
                 f'<p class="muted">{html.escape(stem)}: <a href="{href}">the executed notebook</a> '
                 f"({'HTML page' if link is page else 'no HTML page: the .ipynb'}), {_seconds(wall)}</p>"]  # fmt: skip
@@ -286,8 +296,17 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
     if total is None and seconds:
         total = sum(seconds.values())
     commit = (timings or {}).get("commit") or "not recorded"
-    verdict = (f'<p class="failed"><strong>{html.escape(failed["notebook"])} failed</strong>; the notebooks after it '
-               "did not run.</p>" if failed else "")  # fmt: skip
+    lanes_line = ""
+    if jobs:
+        threads = html.escape(str((timings or {}).get("lane_threads")))
+        lanes_line = (f"<br>\nLanes: {html.escape(str(jobs))} (videonas reproduce --jobs {html.escape(str(jobs))}): "
+                      + ("notebooks ran at once where their dependencies allowed, each kernel on "
+                         f"{threads} torch thread(s); the total is the series' wall time, less than the sum of the "
+                         "notebooks'." if lane_column else "one notebook after another."))  # fmt: skip
+    after = ("no notebook started after it (the ones running beside it finished)" if lane_column
+             else "the notebooks after it did not run")  # fmt: skip
+    verdict = (f'<p class="failed"><strong>{html.escape(failed["notebook"])} failed</strong>; {after}.</p>'
+               if failed else "")  # fmt: skip
     title = f"videonas-lite: the course, profile {profile or '?'}"
     page = f"""<!DOCTYPE html>
 <html lang="en">
@@ -301,13 +320,13 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
 <h1>{html.escape(title)}</h1>
 <p>Profile <strong>{html.escape(str(profile or "?"))}</strong>; commit <code>{html.escape(commit)}</code>;
 run {html.escape(str((timings or {}).get("started", "at an unrecorded time")))}.<br>
-Machine: {html.escape(_machine_line((timings or {}).get("machine")))}.</p>
+Machine: {html.escape(_machine_line((timings or {}).get("machine")))}.{lanes_line}</p>
 {verdict}
 <table>
-<thead><tr><th>notebook</th><th>status</th><th>wall time</th></tr></thead>
+<thead><tr><th>notebook</th><th>status</th><th>wall time</th>{"<th>lane (start-end)</th>" * lane_column}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
-<tr><td><strong>total</strong></td><td></td><td><strong>{_seconds(total)}</strong></td></tr>
+<tr><td><strong>total</strong></td><td></td><td><strong>{_seconds(total)}</strong></td>{"<td></td>" * lane_column}</tr>
 </tbody>
 </table>
 {chr(10).join(sections)}
