@@ -242,3 +242,14 @@ def test_a_run_on_lanes_shows_them_and_old_runs_do_not(run):
     assert "<th>lane (start-end)</th>" in page and "<td>2 (0-75 s)</td>" in page and "<td>1 (12-17 s)</td>" in page
     assert "no notebook started after it (the ones running beside it finished)" in page
     assert re.search(r"<td>03_later</td><td>.*not run.*</td><td>–</td><td>–</td></tr>", page)
+
+
+def test_cells_under_one_heading_share_it_and_math_in_headings_reads_without_mathjax(tmp_path):
+    md = nbformat.v4.new_markdown_cell
+    nb = _notebook([md(r"# 04 · The gradient of $\alpha$"), md("## The error against $r$, drawn"),
+                    _code("a", [_stream("first\n")], ("report",)), _code("b", [_stream("second\n")], ("report",))])
+    nbformat.write(nb, tmp_path / "04_math.ipynb")
+    page = write_index(tmp_path).read_text()
+    assert page.count("<h3>The error against <i>r</i>, drawn</h3>") == 1  # two tagged cells, one heading
+    assert page.index("first") < page.index("second")
+    assert "04 · The gradient of <i>α</i></h2>" in page and "$" not in page.split("<body", 1)[-1]

@@ -101,6 +101,24 @@ def _heading(markdown: str) -> str | None:
     return None
 
 
+TEX_SYMBOLS = {r"\alpha": "α", r"\xi": "ξ", r"\epsilon": "ε", r"\varepsilon": "ε", r"\lambda": "λ",
+               r"\nabla": "∇", r"\mathcal L": "ℒ", r"\mathcal{L}": "ℒ", r"\times": "×"}
+"""TeX commands of the notebooks' headings and the Unicode a page without MathJax shows for them."""
+
+
+def plain_math(text: str) -> str:
+    """``text`` as HTML, each ``$...$`` in italics with the commands of :data:`TEX_SYMBOLS` as Unicode (the report
+    runs no MathJax): "The error against $r$" -> "The error against <i>r</i>"."""
+
+    def italic(tex: str) -> str:
+        for command, symbol in TEX_SYMBOLS.items():
+            tex = tex.replace(command, symbol)
+        return f"<i>{html.escape(tex.replace(chr(92), ''))}</i>"
+
+    parts = re.split(r"\$([^$]+)\$", text)  # odd positions: the insides of $...$
+    return "".join(italic(part) if k % 2 else html.escape(part) for k, part in enumerate(parts))
+
+
 def _title(nb: nbformat.NotebookNode, stem: str) -> str:
     for cell in nb.cells:
         if cell.cell_type == "markdown" and (h := _heading(cell.source)):
@@ -277,7 +295,7 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
         status = '<span class="failed">failed</span>' if where else '<span class="ok">ok</span>'
         rows.append(f'<tr><td><a href="{href}">{html.escape(stem)}</a></td><td>{status}</td>'
                     f"<td>{_seconds(wall)}</td>{lane_cell(stem)}</tr>")  # fmt: skip
-        body = [f'<h2 id="{html.escape(stem, quote=True)}">{html.escape(_title(nb, stem))}</h2>',
+        body = [f'<h2 id="{html.escape(stem, quote=True)}">{plain_math(_title(nb, stem))}</h2>',
                 f'<p class="muted">{html.escape(stem)}: <a href="{href}">the executed notebook</a> '
                 f"({'HTML page' if link is page else 'no HTML page: the .ipynb'}), {_seconds(wall)}</p>"]  # fmt: skip
         if where:
@@ -287,8 +305,11 @@ def write_index(run_dir: str | os.PathLike, out: str | os.PathLike | None = None
         results = _results(nb, stem)
         if not results:
             body.append('<p class="note">no results tagged</p>')
+        previous = None
         for title, pieces in results:
-            body.append(f"<h3>{html.escape(title)}</h3>")
+            if title != previous:  # several tagged cells under one heading: the heading once
+                body.append(f"<h3>{plain_math(title)}</h3>")
+            previous = title
             body.extend(pieces or ['<p class="note">(this cell produced no output)</p>'])
         sections.append("\n".join(body))
 
