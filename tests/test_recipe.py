@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import os
 import re
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def test_an_actor_subset_is_generated_once(tmp_path):
 
 def test_cached_clips_equal_decoded_clips_and_draws_differ(tiny_dataset):
     kw = dict(sampler=TSNSampler(4, 2), seed=1)
+    VideoClipDataset.decoded.clear()
     plain = VideoClipDataset.ucf101(tiny_dataset, 1, "train", **kw)
     cached = VideoClipDataset.ucf101(tiny_dataset, 1, "train", cache=True, draws=3, **kw)
     n = len(plain)
@@ -63,9 +65,45 @@ def test_cached_clips_equal_decoded_clips_and_draws_differ(tiny_dataset):
         cached.set_epoch(epoch)
         for i in range(n):
             assert torch.equal(plain[i][0], cached[i][0])
-    assert len(cached._frames) == n  # every video decoded once
+    assert len(VideoClipDataset.decoded) == n  # every video decoded once
     draws = [cached.load_frames(i + d * n)[1] for d in range(3) for i in range(n)]
     assert len({tuple(d) for d in draws}) > n, "three draws of every video gave the same frames"
+
+
+def test_caching_datasets_share_one_decode_per_file_and_setting(tiny_dataset, tmp_path, monkeypatch):
+    """Two caching datasets over the same videos decode each once; another short side, or a file rewritten
+    in place, decodes again; past max_bytes the oldest entries go."""
+    import videonas_lite.data.datasets as datasets_module
+
+    calls = []
+    real = datasets_module.read_clip
+    monkeypatch.setattr(datasets_module, "read_clip", lambda path, *a, **k: calls.append(path) or real(path, *a, **k))
+    VideoClipDataset.decoded.clear()
+    first = VideoClipDataset.ucf101(tiny_dataset, 1, "train", cache=True)
+    second = VideoClipDataset.ucf101(tiny_dataset, 1, "train", cache=True, train=False, seed=3)
+    n = len(first.records)
+    for i in range(n):
+        first.load_frames(i)
+    assert len(calls) == n
+    for i in range(n):
+        assert np.array_equal(second.load_frames(i)[0], read_clip(second.records[i].path, second.load_frames(i)[1])[0])
+    assert len(calls) == n, "the second dataset decoded again"
+    VideoClipDataset.ucf101(tiny_dataset, 1, "train", cache=True, short_side=16).load_frames(0)
+    assert len(calls) == n + 1 and len(VideoClipDataset.decoded) == n + 1
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(first.records[0].path.read_bytes())
+    store = datasets_module.DecodedVideos(max_bytes=10**9)
+    a = store.get(video, (None,), lambda: np.zeros(3))
+    assert store.get(video, (None,), lambda: np.ones(3)) is a
+    stat = video.stat()
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert store.get(video, (None,), lambda: np.ones(3))[0] == 1, "a rewritten file must be decoded again"
+    small = datasets_module.DecodedVideos(max_bytes=20)
+    for k in range(3):
+        small.get(video, (k,), lambda: np.zeros(2))  # 16 bytes each
+    assert len(small) == 1 and small.nbytes == 16
+    VideoClipDataset.decoded.clear()
 
 
 @pytest.mark.parametrize("width", [16, 24])

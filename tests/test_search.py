@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -159,3 +160,21 @@ def test_the_step_schedule_decays_at_each_quarter_unless_told():
         config = SearchConfig(space="pvnas", order="one-level", epochs=epochs, step_epochs=explicit)
         *_, schedule = S.build_search(config, 3, torch.device("cpu"))
         assert isinstance(schedule, torch.optim.lr_scheduler.StepLR) and schedule.step_size == period
+
+
+def test_steps_per_epoch_cuts_every_epoch_to_its_first_steps(tiny_dataset, tmp_path):
+    """A short epoch is the full epoch's first steps: the same weights as those steps taken by hand, no step more."""
+    config = SearchConfig(**{**CONFIG.__dict__, "epochs": 1, "batch_size": 1, "steps_per_epoch": 2})
+    data = S.search_data(config, tiny_dataset)
+    assert min(len(data.weight), len(data.alpha)) >= 3, "the tiny dataset's epoch must be longer than the cut"
+    model, sgd, adam, _ = S.build_search(config, data.num_classes, torch.device("cpu"))
+    data.start_epoch(0, config.seed)
+    for train, val in itertools.islice(zip(data.weight, data.alpha, strict=False), 2):
+        S.search_step(model, "first", train[:2], val[:2], sgd, adam)
+    steps = []
+    run_search(config, tiny_dataset, tmp_path / "short", progress=False, on_step=lambda e, s: steps.append((e, s)))
+    assert steps == [(0, 0), (0, 1)]
+    saved = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="steps_per_epoch must be None or a positive integer, got 0"):
+        SearchConfig(**{**config.__dict__, "steps_per_epoch": 0})

@@ -28,6 +28,10 @@ drops it, so one bad file costs one sample, not a long run. (With DataLoader wor
 counts its own; the loss of samples shows in the batch sizes.) List errors always raise.
 ``exclude`` (``{path: problem}``, e.g. :func:`~videonas_lite.data.check.check_dataset`'s ``bad``) leaves
 videos found bad up front out of ``records`` and counts them in ``skipped``.
+
+``cache=True`` decodes a video whole the first time and keeps its frames in :class:`DecodedVideos`, one store
+per process shared by every caching dataset: the search's step and evaluation views of the training videos,
+and the runs of a comparison, decode each file once.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import operator
 import os
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,8 +164,45 @@ def hmdb51_records(
     return records, names
 
 
+class DecodedVideos:
+    """Whole decoded videos in memory, one copy per file and decode setting (what ``cache=True`` reads from).
+
+    An entry is keyed by the file's path, size and modification time and by the decode settings, so a file
+    rewritten in place is decoded again. Past ``max_bytes`` the entries read longest ago are dropped.
+    """
+
+    def __init__(self, max_bytes: int = 4 << 30):
+        self.max_bytes = max_bytes
+        self._frames: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def get(self, path: Path, settings: tuple, decode: Callable[[], np.ndarray]) -> np.ndarray:
+        """The frames of ``path`` decoded with ``settings``; ``decode()`` makes them on a miss."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, settings)
+        if key in self._frames:
+            self._frames.move_to_end(key)
+            return self._frames[key]
+        frames = decode()
+        self._frames[key] = frames
+        self.nbytes += frames.nbytes
+        while self.nbytes > self.max_bytes and len(self._frames) > 1:
+            self.nbytes -= self._frames.popitem(last=False)[1].nbytes
+        return frames
+
+    def clear(self) -> None:
+        self._frames.clear()
+        self.nbytes = 0
+
+
 class VideoClipDataset(Dataset):
     """Clips sampled from a list of videos (see the module docstring for items, seeding and errors)."""
+
+    decoded = DecodedVideos()
+    """The process's store of whole decoded videos, read with ``cache=True``."""
 
     def __init__(
         self,
@@ -194,7 +236,6 @@ class VideoClipDataset(Dataset):
         if not isinstance(draws, int) or draws < 1:
             raise ValueError(f"draws must be a positive integer, got {draws!r}")
         self.draws = draws  # items per video and epoch: item j is video j % len(records), its own random draw
-        self._frames: dict[Path, np.ndarray] = {}  # with cache=True: every decoded frame of each video read
         exclude = exclude or {}
         self.skipped.update((str(r.path), exclude[str(r.path)]) for r in records if str(r.path) in exclude)
         self.records = self._drop_missing([r for r in records if str(r.path) not in exclude])
@@ -261,17 +302,12 @@ class VideoClipDataset(Dataset):
         """
         record = self.records[index % len(self.records)]
         rng = self._rng(index, epoch)
-        if self.short_side is not None and record.path not in self._info:
-            self._info[record.path] = probe_video(record.path)
         if self.cache:
-            if record.path not in self._frames:
-                self._frames[record.path], _ = read_clip(
-                    record.path, np.arange, short_side=self.short_side, min_frames=self.min_frames,
-                    info=self._info.get(record.path),
-                )  # fmt: skip
-            frames = self._frames[record.path]
+            frames = self.decoded.get(record.path, (self.short_side, self.min_frames), lambda: self._read(record.path))
             idx = np.asarray(self.sampler(len(frames), rng if self.train else None), dtype=np.int64)
             return frames[idx], idx
+        if self.short_side is not None and record.path not in self._info:
+            self._info[record.path] = probe_video(record.path)
         return read_clip(
             record.path,
             lambda n: self.sampler(n, rng if self.train else None),
@@ -279,6 +315,14 @@ class VideoClipDataset(Dataset):
             min_frames=self.min_frames,
             info=self._info.get(record.path),
         )
+
+    def _read(self, path: Path) -> np.ndarray:
+        """Every frame of ``path``, decoded at this dataset's short side."""
+        if self.short_side is not None and path not in self._info:
+            self._info[path] = probe_video(path)
+        frames, _ = read_clip(path, np.arange, short_side=self.short_side, min_frames=self.min_frames,
+                              info=self._info.get(path))  # fmt: skip
+        return frames
 
     def __getitem__(self, key: int | tuple[int, int]):
         epoch, index = self._key(key)
@@ -295,7 +339,9 @@ class VideoClipDataset(Dataset):
         clip = torch.as_tensor(frames).permute(3, 0, 1, 2)  # (C, T, H, W) uint8
         if self.transform is not None:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(self._rng(index, epoch).integers(2**62)) + 1)
+                # the CPU generator only (the transforms' own): torch.manual_seed would also queue a seed for
+                # every accelerator backend, formatting a stack trace each time (~2 ms a clip), and reseed CUDA's
+                torch.default_generator.manual_seed(int(self._rng(index, epoch).integers(2**62)) + 1)
                 clip = self.transform(as_video(frames))
         return (clip, record.label, str(record.path)) if self.return_path else (clip, record.label)
 

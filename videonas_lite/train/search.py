@@ -30,6 +30,7 @@ same scores as one process), and rank 0 alone prints progress and writes the run
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -90,6 +91,7 @@ class SearchConfig(runtime.OnDevice):
     arch_weight_decay: float | None = None  # the alphas' Adam L2 weight decay (None: the paper's)
     warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
     draws: int = 1  # TSN draws of every video per epoch
+    steps_per_epoch: int | None = None  # at most this many steps an epoch (None: every batch of the halves)
     cache: bool = False  # decode every video once and keep its frames in memory
     short_side: int | None = None  # decode size (None: native)
     scale_jitter: tuple[int, int] | None = None  # PV-NAS's training-time short-side range
@@ -121,6 +123,8 @@ class SearchConfig(runtime.OnDevice):
         if self.early_stop is not None and (self.early_stop < 1 or not self.sharpness_clips):
             raise ValueError(f"early_stop (k epochs) must be >= 1 and needs sharpness_clips > 0, got "
                              f"early_stop={self.early_stop}, sharpness_clips={self.sharpness_clips}")  # fmt: skip
+        if self.steps_per_epoch is not None and (not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1):
+            raise ValueError(f"steps_per_epoch must be None or a positive integer, got {self.steps_per_epoch!r}")
         if self.draws < 1 or self.num_workers < 0:
             raise ValueError(f"draws must be >= 1 and num_workers >= 0, got {self.draws} and {self.num_workers}")
         object.__setattr__(self, "exclude_videos", runtime.video_list(self.exclude_videos))
@@ -388,8 +392,8 @@ def run_search(
         data.start_epoch(epoch)
         warm = epoch < config.warmup_epochs  # weights only: the alphas wait for trained weights
         sums: dict[str, float] = {}
-        batches = zip(train_loader, val_loader, strict=False)
-        n = min(len(train_loader), len(val_loader))
+        n = min(len(train_loader), len(val_loader), config.steps_per_epoch or len(train_loader))
+        batches = itertools.islice(zip(train_loader, val_loader, strict=False), n)
         for step, (train, val) in enumerate(tqdm(batches, total=n, desc=f"epoch {epoch}", disable=not progress)):
             train, val = (tuple(t.to(device, non_blocking=True) for t in b[:2]) for b in (train, val))
             with config.autocast(device):
