@@ -64,6 +64,8 @@ EXPERIMENTS: dict[str, dict] = {
                                         epochs=10, warmup_epochs=1),
     "ci-c8-lr0.025-e3": _setting("ci", "8 channels, Peng's lr 0.025, 3 epochs, no warm-up", channels=8, lr=0.025,
                                  epochs=3, warmup_epochs=0),
+    "ci-c8-lr0.025-e2": _setting("ci", "8 channels, Peng's lr 0.025, 2 epochs, no warm-up", channels=8, lr=0.025,
+                                 epochs=2, warmup_epochs=0),
     "default-c8-lr0.025-e8": _setting("default", "8 channels, Peng's lr 0.025, 8 epochs, no warm-up", channels=8,
                                       lr=0.025, epochs=8, warmup_epochs=0),
     "ci-c8-lr0.1-e3": _setting("ci", "8 channels, lr 0.1, 3 epochs, no warm-up", channels=8, lr=0.1, epochs=3,
@@ -81,6 +83,9 @@ EXPERIMENTS: dict[str, dict] = {
                                              dropout=0.0),
     "pvnas-ci-c8-lr0.1-e3-noreg": _setting("ci", "PV-NAS-L, 8 channels, lr 0.1, 3 epochs, no drop-path/dropout",
                                            channels=8, lr=0.1, epochs=3, warmup_epochs=0, drop_path=0.0, dropout=0.0),
+    "pvnas-ci-c8-lr0.025-e2-noreg": _setting("ci", "PV-NAS-L, 8 channels, lr 0.025, 2 epochs, no drop-path/dropout",
+                                             channels=8, lr=0.025, epochs=2, warmup_epochs=0, drop_path=0.0,
+                                             dropout=0.0),
     "pvnas-default-c8-lr0.025-e8": _setting("default", "PV-NAS-L, 8 channels, lr 0.025, 8 epochs, drop-path 0.1, "
                                             "dropout 0.4", channels=8, lr=0.025, epochs=8, warmup_epochs=0),
 }  # fmt: skip

@@ -187,6 +187,7 @@ class DecodedVideos:
             self._frames.move_to_end(key)
             return self._frames[key]
         frames = decode()
+        frames.setflags(write=False)  # shared by every dataset that reads the file: clips index copies of it
         self._frames[key] = frames
         self.nbytes += frames.nbytes
         while self.nbytes > self.max_bytes and len(self._frames) > 1:

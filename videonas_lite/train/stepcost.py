@@ -25,13 +25,16 @@ On CPU the peak is the rise of the process's resident-set high-water mark (``VmH
 warm-up steps) over its resident set then. glibc keeps freed memory for reuse, which would hide part of
 a step's peak, so :func:`measure_modes` reads it in a fresh Python process with glibc's mmap threshold
 fixed (:data:`MMAP_THRESHOLD`): large tensors are then mapped and unmapped one by one and the resident
-set follows the live tensors. The times come from another fresh process with the usual allocator. On
+set follows the live tensors, and falls back when a mode's tensors are freed, so one such process reads
+every mode's peak in turn. The times come from fresh processes with the usual allocator, one per mode. On
 CUDA the peak is ``torch.cuda.max_memory_allocated`` above the memory held after the warm-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import math
 import os
@@ -167,34 +170,39 @@ def measure_mode(setup: StepSetup, mode: str, steps: int = 3, warmup: int = 1) -
 
 
 def measure_modes(
-    setup: StepSetup, modes: Sequence[str] = tuple(MODES), steps: int = 3, warmup: int = 1, isolate: bool = True
+    setup: StepSetup,
+    modes: Sequence[str] = tuple(MODES),
+    steps: int = 3,
+    warmup: int = 1,
+    isolate: bool = True,
+    progress: bool = False,
 ) -> list[dict]:
     """:func:`measure_mode` for each mode; with ``isolate``, in fresh Python processes.
 
-    On CPU each mode then gets two: one timed with the usual allocator, one (a single step after the
-    warm-up) for the peak memory with glibc's mmap threshold fixed, which costs page faults (so that process's
-    steps are not the ones timed).
+    Each mode is timed in a process of its own, with the usual allocator. On CPU one more process then reads
+    every mode's peak memory (a single step after each mode's warm-up) with glibc's mmap threshold fixed,
+    which costs page faults (so its steps are not the ones timed). ``progress``: a bar over the modes.
     """
+    from tqdm.auto import tqdm
+
+    modes = list(modes)
     if not isolate:
-        return [measure_mode(setup, m, steps, warmup) for m in modes]
-    results = []
-    for mode in modes:
-        timed = _in_child(setup, mode, steps, warmup, {})
-        if not setup.device.startswith("cuda"):
-            timed["peak_mib"] = _in_child(setup, mode, 1, warmup, {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)})[
-                "peak_mib"
-            ]
-        results.append(timed)
+        return [measure_mode(setup, m, steps, warmup) for m in tqdm(modes, desc="modes", disable=not progress)]
+    results = [_in_child(setup, [m], steps, warmup, {})[0] for m in tqdm(modes, desc="modes", disable=not progress)]
+    if not setup.device.startswith("cuda"):
+        peaks = _in_child(setup, modes, 1, warmup, {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)})
+        for timed, peak in zip(results, peaks, strict=True):
+            timed["peak_mib"] = peak["peak_mib"]
     return results
 
 
-def _in_child(setup: StepSetup, mode: str, steps: int, warmup: int, env: dict[str, str]) -> dict:
-    """:func:`measure_mode` in a fresh Python process with ``env`` added to the environment."""
-    cmd = [sys.executable, "-m", __name__, "--setup", json.dumps(asdict(setup)), "--mode", mode,
+def _in_child(setup: StepSetup, modes: Sequence[str], steps: int, warmup: int, env: dict[str, str]) -> list[dict]:
+    """:func:`measure_mode` of each of ``modes`` in turn, in one fresh Python process with ``env`` added."""
+    cmd = [sys.executable, "-m", __name__, "--setup", json.dumps(asdict(setup)), "--mode", *modes,
            "--steps", str(steps), "--warmup", str(warmup)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
     if done.returncode != 0:
-        raise RuntimeError(f"measuring mode {mode!r} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"measuring modes {list(modes)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -224,14 +232,27 @@ def predicted_seconds(mode: str, costs: dict[str, float]) -> float:
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="time one mode (a helper process of measure_modes)")
+    parser = argparse.ArgumentParser(description="time modes in turn (a helper process of measure_modes)")
     parser.add_argument("--setup", required=True, help="StepSetup as JSON")
-    parser.add_argument("--mode", required=True, choices=sorted(MODES))
+    parser.add_argument("--mode", required=True, nargs="+", choices=sorted(MODES))
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args(argv)
     setup = StepSetup(**json.loads(args.setup))
-    print(json.dumps(measure_mode(setup, args.mode, args.steps, args.warmup)))
+    results = []
+    for mode in args.mode:
+        results.append(measure_mode(setup, mode, args.steps, args.warmup))
+        gc.collect()  # the mode's network, optimisers and graphs are gone before the next one's peak is read
+        _release_heap()
+    print(json.dumps(results))
+
+
+def _release_heap() -> None:
+    """Give glibc's free heap pages back to the OS, so the next mode's small tensors raise the resident set too."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to release
+        pass
 
 
 if __name__ == "__main__":
