@@ -56,14 +56,10 @@ from videonas_lite.train.compare import aggregate, markdown_table, spread, train
 from videonas_lite.train.retrain import RetrainConfig
 from videonas_lite.train.search import SearchConfig, run_search
 from videonas_lite.viz.collapse import plot_collapse
+from videonas_lite.viz.compare import PVNAS_TABLE_3
 
 OUT = RESULTS / "pvnas"
 RUNS = ROOT / "runs" / "pvnas-study"
-PAPER_TABLE3 = {  # PV-NAS Table 3 (UCF-101, from scratch): (search epoch, channels, top-1, top-5)
-    "baseline": (80, 64, 66.43, 85.70), "stop at 1/4": (20, 64, 64.11, 84.78), "stop at 1/2": (40, 64, 65.41, 85.64),
-    "stop at 3/4": (60, 64, 65.80, 85.69), "half channels": (80, 32, 65.12, 85.35),
-    "double channels": (80, 128, 68.51, 87.10), "random (mean of 5)": (None, 64, 61.81, 82.97),
-}  # fmt: skip
 TEMPORAL_KINDS = ("T-NC", "T-RC")
 EARLY_STOP_K = 3  # DARTS-ES's k (Zela: 5 of 50 epochs); 3 of 16 here
 
@@ -258,11 +254,11 @@ def cmd_report(args) -> None:
                      f"{fmt(s['wall_s'], '.0f')} |")  # fmt: skip
     results = [json.loads(p.read_text()) for p in sorted((OUT / "table3").glob("*.json"))]
     if results:
-        order = [*PAPER_TABLE3, "cosine-decay cell"]
+        order = [*PVNAS_TABLE_3, "cosine-decay cell"]
         results.sort(key=lambda r: (order.index(r["architecture"]) if r["architecture"] in order else 6, r["seed"]))
         rows = aggregate(results)
         for row in rows:
-            paper = PAPER_TABLE3.get(row["architecture"])
+            paper = PVNAS_TABLE_3.get(row["architecture"])
             keys = ("epoch", "channels", "top1", "top5")
             row["paper"] = None if paper is None else dict(zip(keys, paper, strict=True))
         (OUT / "table3.json").write_text(json.dumps({"rows": rows, "runs": results}, indent=1) + "\n")
