@@ -107,6 +107,9 @@ EXPERIMENTS: dict[str, dict] = {
                                      warmup_epochs=2, seed=2),
     "appearance": _experiment("data", "appearance mode, same recipe",
                               dataclasses.replace(TEACHING_DATA, mode="appearance")),
+    **{f"appearance-seed{s}": _experiment("data", f"appearance mode, same recipe, search seed {s}",
+                                          dataclasses.replace(TEACHING_DATA, mode="appearance"), seed=s)
+       for s in (1, 2)},
 }  # fmt: skip
 
 

@@ -72,9 +72,10 @@ def test_pool3d_separates_exactly(kind, kernel, stride, layout):
     torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g))
 
 
+@pytest.mark.parametrize("channels", [4, kernels.CL_BN_MIN_CHANNELS])  # copied around, or channels-last as is
 @pytest.mark.parametrize("layout", [CL, torch.contiguous_format])
-def test_batch_norm_matches_and_keeps_the_layout(layout):
-    x = _clip((3, 4, 2, 5, 6), layout, seed=2)
+def test_batch_norm_matches_and_keeps_the_layout(layout, channels):
+    x = _clip((3, channels, 2, 5, 6), layout, seed=2)
     ours = kernels.batch_norm(x)
     ref = F.batch_norm(x, None, None, training=True)
     torch.testing.assert_close(ours, ref)

@@ -79,7 +79,8 @@ def _probe(args: argparse.Namespace) -> int:
     from videonas_lite.data.probes import run_probes
 
     bad = _checked(args.data, 1, args.on_bad_video, None)
-    results = run_probes(args.data, features=args.features, epochs=args.epochs, seed=args.seed, exclude=bad)
+    results = run_probes(args.data, features=args.features, epochs=args.epochs, seed=args.seed,
+                         resolution=args.resolution, exclude=bad)  # fmt: skip
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -383,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", nargs="+", choices=list(FEATURES), default=None, help="default: all")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resolution", type=int, default=32,
+                   help="pixels the clips are area-averaged to first (default 32; the teaching profiles search at 16)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--on-bad-video", **bad_video)
     p.set_defaults(func=_probe)

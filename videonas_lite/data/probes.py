@@ -200,6 +200,8 @@ def run_probes(
     Clips are area-averaged to ``resolution`` pixels first (the same for every feature): the probe
     is a measuring device, and at 32 px its receptive field spans a whole actor's motion.
     """
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
+        raise ValueError(f"resolution must be a positive number of pixels or None, got {resolution!r}")
     root = Path(root)
     train_set = VideoClipDataset.ucf101(root, 1, "train", seed=seed, exclude=exclude)
     test_set = VideoClipDataset.ucf101(root, 1, "test", exclude=exclude)

@@ -15,9 +15,9 @@ dot drifting in a random walk, per-frame brightness flicker and sensor noise. Th
 ============  ======================================  ==================  ===================
 actor         what it does                            motion-mode label   appearance-mode label
 ============  ======================================  ==================  ===================
-sweeper       slides horizontally, constant speed     ``Left``/``Right``  ``Disc``/``Square``
-spinner       turns about its centre                  ``Cw``/``Ccw``      ``Triangle``/``Ell``
-twins         two copies slide along a random axis    ``Meet``/``Part``   ``Diamond``/``Cross``
+sweeper       slides horizontally, constant speed     ``Left``/``Right``  ``Disc``/``Bar``
+spinner       turns about its centre                  ``Cw``/``Ccw``      ``Triangle``/``Bar``
+twins         two copies slide along a random axis    ``Meet``/``Part``   ``Diamond``/``Bar``
 faller        moves up or down (random), ``s = t^2``  ``SpeedUp``/        ``Ring``/``Bar``
               or ``s = 1 - (1 - t)^2``                ``SlowDown``
 ============  ======================================  ==================  ===================
@@ -46,7 +46,12 @@ positions are therefore not identically distributed either (a Right sweep starts
 Equal multisets and equal start distributions cannot both hold without wrap-around motion.
 
 *Appearance mode*. The same generator with the roles swapped: each actor's shape encodes the label
-(one of its two shapes per factor) and its time arrow is a fair coin. One frame suffices.
+and its time arrow is a fair coin. One frame suffices, at the course's 16 px too: the two *looks* of a
+factor are a compact shape and a long bar, drawn at twice motion mode's size (``APPEARANCE_SCALE``).
+Motion mode's shape pairs (disc or square, diamond or cross, ...) were the label at first; their sprites
+are 2-3 px across at 16 px, and notebook 01's single-frame probe read them at chance (0.28 at 16 px,
+0.31 at 32 px, chance 0.25; 4 classes, sweeper and twins), as did the search. With the looks it reads
+0.84 at 16 px (README, "The embedded dataset").
 
 Horizontal flips. Mirroring swaps ``Left``/``Right`` and ``Cw``/``Ccw``, so a random horizontal flip
 does *not* preserve motion-mode labels: the manifest records ``"hflip_preserves_label": false`` and
@@ -78,6 +83,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "APPEARANCE_SCALE",
     "FACTORS",
     "MANIFEST",
     "SynthConfig",
@@ -95,20 +101,27 @@ MODES = ("motion", "appearance")
 
 @dataclass(frozen=True)
 class Factor:
-    """One binary factor of the label: which actor, its two time arrows and its two shapes."""
+    """One binary factor of the label: which actor, its two time arrows, its two shapes and its two looks.
+
+    ``shapes``: motion mode draws one of them at random (a nuisance). ``looks``: appearance mode's label,
+    a compact shape or a bar, told apart in one 16 px frame.
+    """
 
     actor: str
     arrows: tuple[str, str]
     shapes: tuple[str, str]
+    looks: tuple[str, str]
 
 
 FACTORS: tuple[Factor, ...] = (
-    Factor("sweeper", ("Left", "Right"), ("disc", "square")),
-    Factor("spinner", ("Cw", "Ccw"), ("triangle", "ell")),
-    Factor("twins", ("Meet", "Part"), ("diamond", "cross")),
-    Factor("faller", ("SpeedUp", "SlowDown"), ("ring", "bar")),
+    Factor("sweeper", ("Left", "Right"), ("disc", "square"), ("disc", "bar")),
+    Factor("spinner", ("Cw", "Ccw"), ("triangle", "ell"), ("triangle", "bar")),
+    Factor("twins", ("Meet", "Part"), ("diamond", "cross"), ("diamond", "bar")),
+    Factor("faller", ("SpeedUp", "SlowDown"), ("ring", "bar"), ("ring", "bar")),
 )
 MAX_CLASSES = 2 ** len(FACTORS)
+APPEARANCE_SCALE = 2.0
+"""Appearance mode draws its actors this many times motion mode's size, so a look spans 4-6 px at 16 px."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +185,7 @@ def class_names(mode: str = "motion", classes: int = MAX_CLASSES, factors: tuple
         if mode == "motion":
             names.append("".join(f.arrows[b] for f, b in zip(factors, bits, strict=True)))
         else:
-            names.append("".join(f.shapes[b].title() for f, b in zip(factors, bits, strict=True)))
+            names.append("".join(f.looks[b].title() for f, b in zip(factors, bits, strict=True)))
     return names
 
 
@@ -335,13 +348,14 @@ def render_video(config: SynthConfig, class_index: int, group: int, clip: int) -
     cells = rng.permutation(4)
     for k, factor in enumerate(config.factors):
         label_bit, coin = bits[k], int(rng.integers(2))
-        arrow, shape_bit = (label_bit, coin) if config.mode == "motion" else (coin, label_bit)
+        motion = config.mode == "motion"
+        arrow, shape = (label_bit, factor.shapes[coin]) if motion else (coin, factor.looks[label_bit])
         radius = rng.uniform(0.14, 0.18) if factor.actor != "twins" else rng.uniform(0.1, 0.12)
+        drawn = radius / 2 * (1.0 if motion else APPEARANCE_SCALE)  # in frame units; the path keeps ``radius``
         ox, oy = 0.5 * (cells[k] % 2), 0.5 * (cells[k] // 2)
         for x, y, angle in _ACTORS[factor.actor](rng, t, arrow, radius):
             sprites.append(
-                _Sprite(factor.shapes[shape_bit], style["actor_colours"][FACTORS.index(factor)], radius / 2,
-                        ox + x / 2, oy + y / 2, angle)
+                _Sprite(shape, style["actor_colours"][FACTORS.index(factor)], drawn, ox + x / 2, oy + y / 2, angle)
             )
 
     frames = np.repeat(_background(style, size, rng)[None], config.frames, axis=0)

@@ -80,14 +80,21 @@ def _dilation_equals_stride(weight: torch.Tensor, stride, padding, dilation) -> 
     return ok and max(stride) > 1
 
 
+CL_BN_MIN_CHANNELS = 8
+"""From this many channels PyTorch's CPU batch norm is faster on a channels-last clip than two copies around it."""
+
+
 def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Affine-free BN with batch statistics (a search network's BN), fastest layout on the CPU.
 
-    PyTorch's CPU batch norm is slower on channels-last than on contiguous tensors, by more than the two
-    copies cost (benchmarks/search_step.py times the network with and without this path's layouts), so a
-    channels-last input is normalised in the default layout and copied back.
+    PyTorch's CPU batch norm runs channels-last clips with the channels as its vector lanes: from 8 channels
+    (``CL_BN_MIN_CHANNELS``) it is 1.4-5x faster there, forward and backward, than the contiguous kernel
+    with a copy each way; with 4 channels it is slower (one thread, batches of 8-16 clips of 4-8 frames at
+    8-32 px, every shape the search networks meet). So a channels-last input of fewer channels is
+    normalised in the default layout and copied back; tests/test_kernels.py checks both paths against
+    ``F.batch_norm``.
     """
-    if x.is_cuda or not _as_2d(x) or x.is_contiguous():
+    if x.is_cuda or not _as_2d(x) or x.is_contiguous() or x.shape[1] >= CL_BN_MIN_CHANNELS:
         return F.batch_norm(x, None, None, training=True, eps=eps)
     return F.batch_norm(x.contiguous(), None, None, training=True, eps=eps).contiguous(memory_format=CL3D)
 
