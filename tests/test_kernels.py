@@ -72,11 +72,17 @@ def test_pool3d_separates_exactly(kind, kernel, stride, layout):
     torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("channels", [4, kernels.CL_BN_MIN_CHANNELS])  # copied around, or channels-last as is
 @pytest.mark.parametrize("layout", [CL, torch.contiguous_format])
-def test_batch_norm_matches_and_keeps_the_layout(layout, channels):
+def test_batch_norm_matches_and_keeps_the_layout(layout, channels, threads):
     x = _clip((3, channels, 2, 5, 6), layout, seed=2)
-    ours = kernels.batch_norm(x)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ours = kernels.batch_norm(x)
+    finally:
+        torch.set_num_threads(before)
     ref = F.batch_norm(x, None, None, training=True)
     torch.testing.assert_close(ours, ref)
     assert ours.is_contiguous(memory_format=layout)

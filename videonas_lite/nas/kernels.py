@@ -81,20 +81,22 @@ def _dilation_equals_stride(weight: torch.Tensor, stride, padding, dilation) -> 
 
 
 CL_BN_MIN_CHANNELS = 8
-"""From this many channels PyTorch's CPU batch norm is faster on a channels-last clip than two copies around it."""
+"""From this many channels, on one thread, PyTorch's CPU batch norm is faster on a channels-last clip than two
+copies around it."""
 
 
 def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Affine-free BN with batch statistics (a search network's BN), fastest layout on the CPU.
 
-    PyTorch's CPU batch norm runs channels-last clips with the channels as its vector lanes: from 8 channels
-    (``CL_BN_MIN_CHANNELS``) it is 1.4-5x faster there, forward and backward, than the contiguous kernel
-    with a copy each way; with 4 channels it is slower (one thread, batches of 8-16 clips of 4-8 frames at
-    8-32 px, every shape the search networks meet). So a channels-last input of fewer channels is
-    normalised in the default layout and copied back; tests/test_kernels.py checks both paths against
-    ``F.batch_norm``.
+    On one thread (the teaching profiles' ``cpu_threads``) PyTorch's CPU batch norm runs a channels-last clip
+    from 8 channels (``CL_BN_MIN_CHANNELS``) 1.4-5x faster, forward and backward, than the contiguous kernel
+    with a copy each way; with 4 channels it is slower (batches of 8-16 clips of 4-8 frames at 8-32 px, the
+    shapes the search networks meet). On two threads the copies run in parallel and the two paths are even
+    (0.8-1.3x). So the contiguous kernel with copies is kept for fewer channels or more threads;
+    tests/test_kernels.py checks both paths against ``F.batch_norm``.
     """
-    if x.is_cuda or not _as_2d(x) or x.is_contiguous() or x.shape[1] >= CL_BN_MIN_CHANNELS:
+    native = x.shape[1] >= CL_BN_MIN_CHANNELS and torch.get_num_threads() == 1
+    if x.is_cuda or not _as_2d(x) or x.is_contiguous() or native:
         return F.batch_norm(x, None, None, training=True, eps=eps)
     return F.batch_norm(x.contiguous(), None, None, training=True, eps=eps).contiguous(memory_format=CL3D)
 
