@@ -107,6 +107,13 @@ EXPERIMENTS: dict[str, dict] = {
                                      warmup_epochs=2, seed=2),
     "appearance": _experiment("data", "appearance mode, same recipe",
                               dataclasses.replace(TEACHING_DATA, mode="appearance")),
+    # the alpha bar: does a motion task the alpha half cannot solve early keep the alphas moving, as on appearance?
+    "8-classes-3-actors": _experiment("data", "8 classes: the faller's SpeedUp/SlowDown added to the sweeper and the "
+                                      "twins (3 actors in the scene), 80 videos per class (the same 640 videos)",
+                                      dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80,
+                                                          actors=("sweeper", "twins", "faller"))),
+    "arch-lr-3e-2-4-frames": _experiment("alpha learning rate", "3e-2 on the default recipe (4-frame clips)",
+                                         arch_lr=3e-2),
     **{f"appearance-seed{s}": _experiment("data", f"appearance mode, same recipe, search seed {s}",
                                           dataclasses.replace(TEACHING_DATA, mode="appearance"), seed=s)
        for s in (1, 2)},
