@@ -114,6 +114,9 @@ EXPERIMENTS: dict[str, dict] = {
                                                           actors=("sweeper", "twins", "faller"))),
     "arch-lr-3e-2-4-frames": _experiment("alpha learning rate", "3e-2 on the default recipe (4-frame clips)",
                                          arch_lr=3e-2),
+    **{f"arch-lr-3e-2-4-frames-seed{s}": _experiment("alpha learning rate", f"3e-2 on the default recipe (4-frame "
+                                                     f"clips), search seed {s}", arch_lr=3e-2, seed=s)
+       for s in (1, 2)},
     **{f"appearance-seed{s}": _experiment("data", f"appearance mode, same recipe, search seed {s}",
                                           dataclasses.replace(TEACHING_DATA, mode="appearance"), seed=s)
        for s in (1, 2)},
