@@ -112,6 +112,10 @@ EXPERIMENTS: dict[str, dict] = {
                                       "twins (3 actors in the scene), 80 videos per class (the same 640 videos)",
                                       dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80,
                                                           actors=("sweeper", "twins", "faller"))),
+    **{f"8-classes-3-actors-seed{s}": _experiment(
+        "data", f"8 classes (sweeper, twins, faller), 80 videos per class, search seed {s}",
+        dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80, actors=("sweeper", "twins", "faller")),
+        seed=s) for s in (1, 2)},
     "arch-lr-3e-2-4-frames": _experiment("alpha learning rate", "3e-2 on the default recipe (4-frame clips)",
                                          arch_lr=3e-2),
     **{f"arch-lr-3e-2-4-frames-seed{s}": _experiment("alpha learning rate", f"3e-2 on the default recipe (4-frame "
