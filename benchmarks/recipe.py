@@ -116,6 +116,11 @@ EXPERIMENTS: dict[str, dict] = {
         "data", f"8 classes (sweeper, twins, faller), 80 videos per class, search seed {s}",
         dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80, actors=("sweeper", "twins", "faller")),
         seed=s) for s in (1, 2)},
+    # time to accuracy, side by side (two processes, one core each): the current recipe against the papers' on its data
+    "time-to-accuracy-teaching": _experiment("time to accuracy", "the teaching recipe (the default profile's search)"),
+    "time-to-accuracy-paper": _experiment(
+        "time to accuracy", "Peng's network nrr and optimisers (lr 0.025, alpha lr 3e-4 with its weight decay 1e-3, no "
+        "warm-up) on the teaching data and clips", **PAPER, arch_weight_decay=None),
     "arch-lr-3e-2-4-frames": _experiment("alpha learning rate", "3e-2 on the default recipe (4-frame clips)",
                                          arch_lr=3e-2),
     **{f"arch-lr-3e-2-4-frames-seed{s}": _experiment("alpha learning rate", f"3e-2 on the default recipe (4-frame "
