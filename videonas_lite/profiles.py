@@ -141,7 +141,7 @@ TEACHING = dict(
 
 PROFILES: dict[str, Profile] = {
     # retrain_*: Peng's lr, channels and no warm-up, a few epochs (benchmarks/retrain_recipe.py measured them)
-    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=7, search_warmup_epochs=2, retrain_epochs=2,
+    "ci": Profile(name="ci", **TEACHING, probe_epochs=12, search_epochs=8, search_warmup_epochs=3, retrain_epochs=2,
                   pvnas_live_epochs=2, pvnas_retrain_ks=(1,)),
     "default": Profile(name="default", **TEACHING, search_epochs=16, search_warmup_epochs=5, retrain_epochs=8),
     "gpu": Profile(
