@@ -10,10 +10,11 @@ rerun), which README's recipe table quotes.
     .venv/bin/python benchmarks/recipe.py default-teaching paper-on-teaching-data
     .venv/bin/python benchmarks/recipe.py --profile default          # exactly the profile's search
     .venv/bin/python benchmarks/recipe.py --profile ci --seeds 0 1 2  # and its spread over search seeds
+    .venv/bin/python benchmarks/recipe.py --profile default --space pvnas --order one-level
 
-``--time-to-accuracy`` adds, per experiment, the wall seconds until the alpha-half accuracy first
-reached 2x and 3x chance (the README's side-by-side table; run the experiments together, this machine
-is noisy).
+Every entry also holds the wall seconds until the alpha-half accuracy first reached 2x and 3x chance;
+README's side-by-side table runs a pair of ``time-to-accuracy-*`` experiments together (this machine is
+noisy).
 """
 
 from __future__ import annotations
@@ -41,13 +42,20 @@ from videonas_lite.viz.alphas import known_op_names
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe.json"
 FULL_ACTORS = tuple(f.actor for f in FACTORS)
 
-# The teaching recipe is the default profile's: every experiment starts from it and changes one lever.
+# Every experiment starts from the 4-class teaching recipe and changes one lever: the ci profile's data and
+# search at 16 epochs (5 frozen), which was the default profile's until the 8-class task (EIGHT_CLASSES, alpha lr
+# 2e-2) replaced it on 2026-12-02; ``--profile default`` runs the default profile as it is now.
 DEFAULT = get_profile("default")
-TEACHING_DATA = DEFAULT.synth_config()
-TEACHING = dataclasses.asdict(SearchConfig.from_profile(DEFAULT))
-PVNAS_ONE_LEVEL = dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level"))
+FOUR_CLASS = get_profile("ci")
+TEACHING_DATA = FOUR_CLASS.synth_config()
+TEACHING = dataclasses.asdict(SearchConfig.from_profile(FOUR_CLASS, epochs=16, warmup_epochs=5))
+PVNAS_ONE_LEVEL = dataclasses.asdict(SearchConfig.from_profile(FOUR_CLASS, "pvnas", "one-level", epochs=16,
+                                                               warmup_epochs=5))
 PAPER = dict(plan=None, weight_lr=None, arch_lr=None, warmup_epochs=0)  # Peng's network and optimisers
 OLD = dict(epochs=12, warmup_epochs=4)
+EIGHT_CLASSES = dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80,
+                                    actors=("sweeper", "twins", "faller"))  # fmt: skip
+assert EIGHT_CLASSES == DEFAULT.synth_config(), "the default profile's task is the 8-class data measured here"
 
 
 def _experiment(lever: str, setting: str, data: SynthConfig = TEACHING_DATA, **changes) -> dict:
@@ -55,9 +63,9 @@ def _experiment(lever: str, setting: str, data: SynthConfig = TEACHING_DATA, **c
 
 
 EXPERIMENTS: dict[str, dict] = {
-    "default-teaching": _experiment("the teaching recipe", "the default profile's search (Peng space, first order)"),
+    "default-teaching": _experiment("the teaching recipe", "the 4-class recipe's search (Peng space, first order)"),
     "paper-on-teaching-data": _experiment(
-        "optimisation", "Peng's network nrr and optimisers (lr 0.025, alpha lr 3e-4, no warm-up); data as default",
+        "optimisation", "Peng's network nrr and optimisers (lr 0.025, alpha lr 3e-4, no warm-up); the 4-class data",
         **PAPER,
     ),
     "plan-nrr": _experiment("network", "Peng's cell order nrr instead of rnr", plan="nrr"),
@@ -110,12 +118,10 @@ EXPERIMENTS: dict[str, dict] = {
     # the alpha bar: does a motion task the alpha half cannot solve early keep the alphas moving, as on appearance?
     "8-classes-3-actors": _experiment("data", "8 classes: the faller's SpeedUp/SlowDown added to the sweeper and the "
                                       "twins (3 actors in the scene), 80 videos per class (the same 640 videos)",
-                                      dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80,
-                                                          actors=("sweeper", "twins", "faller"))),
+                                      EIGHT_CLASSES),
     **{f"8-classes-3-actors-seed{s}": _experiment(
         "data", f"8 classes (sweeper, twins, faller), 80 videos per class, search seed {s}",
-        dataclasses.replace(TEACHING_DATA, classes=8, videos_per_class=80, actors=("sweeper", "twins", "faller")),
-        seed=s) for s in (1, 2)},
+        EIGHT_CLASSES, seed=s) for s in (1, 2)},
     # the ci margin: 7 epochs ended at 0.53 in a clean-clone CI run (bar 0.50); one more, frozen (a cheaper epoch)
     **{f"ci-8-epochs-3-frozen{'-seed' + str(s) if s else ''}": _experiment(
         "ci budget", f"the ci profile with 8 epochs, 3 frozen{', search seed ' + str(s) if s else ''}", epochs=8,
@@ -125,11 +131,34 @@ EXPERIMENTS: dict[str, dict] = {
     "time-to-accuracy-paper": _experiment(
         "time to accuracy", "Peng's network nrr and optimisers (lr 0.025, alpha lr 3e-4 with its weight decay 1e-3, no "
         "warm-up) on the teaching data and clips", **PAPER, arch_weight_decay=None),
+    # the same, on the default profile's 8-class task (the teaching side is exactly the profile's search)
+    "time-to-accuracy-default": {
+        "lever": "time to accuracy", "setting": "the default profile's search (8 classes)", "data": EIGHT_CLASSES,
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT))},
+    "time-to-accuracy-default-paper": _experiment(
+        "time to accuracy", "Peng's network nrr and optimisers (lr 0.025, alpha lr 3e-4 with its weight decay 1e-3, no "
+        "warm-up) on the default profile's data (8 classes) and clips", EIGHT_CLASSES, **PAPER, arch_weight_decay=None),
     "arch-lr-3e-2-4-frames": _experiment("alpha learning rate", "3e-2 on the default recipe (4-frame clips)",
                                          arch_lr=3e-2),
     **{f"arch-lr-3e-2-4-frames-seed{s}": _experiment("alpha learning rate", f"3e-2 on the default recipe (4-frame "
                                                      f"clips), search seed {s}", arch_lr=3e-2, seed=s)
        for s in (1, 2)},
+    # the alpha bar on 8 classes: more alpha movement, by a larger alpha step or by more epochs
+    **{f"8-classes-arch-lr-2e-2{'-seed' + str(s) if s else ''}": _experiment(
+        "alpha bar", f"8 classes (sweeper, twins, faller), alpha lr 2e-2{', search seed ' + str(s) if s else ''}",
+        EIGHT_CLASSES, arch_lr=2e-2, seed=s) for s in (0, 1, 2)},
+    **{f"8-classes-arch-lr-2e-2-20-epochs{'-seed' + str(s) if s else ''}": _experiment(
+        "alpha bar", f"8 classes (sweeper, twins, faller), alpha lr 2e-2, 20 epochs (6 frozen)"
+        f"{', search seed ' + str(s) if s else ''}", EIGHT_CLASSES, arch_lr=2e-2, epochs=20, warmup_epochs=6, seed=s)
+       for s in (0, 1, 2)},
+    **{f"appearance-8-classes{'-seed' + str(s) if s else ''}": _experiment(
+        "data", "appearance mode, 8 classes (sweeper, twins, faller), alpha lr 2e-2"
+        f"{', search seed ' + str(s) if s else ''}",
+        dataclasses.replace(EIGHT_CLASSES, mode="appearance"), arch_lr=2e-2, seed=s) for s in (0, 1, 2)},
+    **{f"8-classes-22-epochs{'-seed' + str(s) if s else ''}": _experiment(
+        "alpha bar", "8 classes (sweeper, twins, faller), 22 epochs (6 frozen)"
+        f"{', search seed ' + str(s) if s else ''}",
+        EIGHT_CLASSES, epochs=22, warmup_epochs=6, seed=s) for s in (0, 1, 2)},
     **{f"appearance-seed{s}": _experiment("data", f"appearance mode, same recipe, search seed {s}",
                                           dataclasses.replace(TEACHING_DATA, mode="appearance"), seed=s)
        for s in (1, 2)},
@@ -190,7 +219,7 @@ def step_time(threads: int) -> dict:
     """Median wall seconds of a weight-only (frozen alphas) and of a full first-order step of the default search."""
     torch.set_num_threads(threads)
     config = dataclasses.replace(SearchConfig.from_profile(DEFAULT), epochs=2, warmup_epochs=1)
-    root = ensure_dataset(DEFAULT.dataset_dir(), TEACHING_DATA, progress=False)
+    root = ensure_dataset(DEFAULT.dataset_dir(), DEFAULT.synth_config(), progress=False)
     marks = [time.perf_counter()]
     with tempfile.TemporaryDirectory() as out:
         run_search(config, root, out, progress=False, on_step=lambda epoch, step: marks.append(time.perf_counter()))
@@ -200,11 +229,21 @@ def step_time(threads: int) -> dict:
             "full_step_s": round(float(np.median(steps[half + 1:])), 3)}  # fmt: skip
 
 
+def decisive_edges(result: dict) -> str:
+    """``k of n``: the kept edges of the last epoch whose chosen op has softmax weight at least ``2/|O|``."""
+    if "final_alpha_softmax" not in result:
+        return "not recorded"
+    genotype = {kind: [tuple(e) for e in cell] for kind, cell in result["genotypes_last_3"][-1].items()}
+    kept = kept_op_weights(result["final_alpha_softmax"], genotype, known_op_names())
+    weights = [(w, len(result["final_alpha_softmax"][kind][0])) for kind, ws in kept.items() for w in ws]
+    return f"{sum(w >= 2 / n for w, n in weights)} of {len(weights)}"
+
+
 def markdown_table(results: dict) -> str:
     """lever | setting | wall | alpha-half accuracy per epoch | 2x / 3x chance at | alpha movement."""
     rows = ["| experiment | lever: setting | wall s | alpha-half accuracy per epoch (chance) | 2x / 3x chance at s "
-            "| largest move from uniform | chosen-op weight on kept edges, min (2/\\|O\\|) |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+            "| largest move from uniform | chosen-op weight on kept edges, min (2/\\|O\\|) | kept edges at 2/\\|O\\| |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, r in results.items():
         last = r["epochs"][-1]
         moves = max(v for k, v in last.items() if k.endswith("_max_move"))
@@ -213,7 +252,7 @@ def markdown_table(results: dict) -> str:
         accs = " ".join(f"{e['val_acc']:.2f}" for e in r["epochs"])
         rows.append(f"| `{name}` | {r['lever']}: {r['setting']} | {r['wall_s']:.0f} | {accs} ({r['chance']:.2f}) | "
                     f"{r['seconds_to_2x_chance']} / {r['seconds_to_3x_chance']} | {moves:.3f} | "
-                    f"{kept:.3f} ({2 / n_ops:.3f}) |")  # fmt: skip
+                    f"{kept:.3f} ({2 / n_ops:.3f}) | {decisive_edges(r)} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -221,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="experiments to run (see --list)")
     parser.add_argument("--list", action="store_true")
-    parser.add_argument("--profile", default=None, help="run exactly this profile's search (space peng, first order)")
+    parser.add_argument("--profile", default=None, help="run exactly this profile's search")
+    parser.add_argument("--space", default="peng", help="with --profile: peng or pvnas")
+    parser.add_argument("--order", default="first", help="with --profile: first, second or one-level")
     parser.add_argument("--table", action="store_true", help="print README's table from the results file")
     parser.add_argument("--step-time", action="store_true", help="time a search step at 1 and 2 threads")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the teaching profiles: 1)")
@@ -245,11 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     todo = {n: EXPERIMENTS[n] for n in args.names}
     if args.profile:
         profile = get_profile(args.profile)
+        variant = "" if (args.space, args.order) == ("peng", "first") else f"-{args.space}-{args.order}"
         for seed in args.seeds:
-            config = SearchConfig.from_profile(profile, seed=seed)
-            todo[f"profile-{profile.name}" + (f"-seed{seed}" if seed else "")] = {
+            config = SearchConfig.from_profile(profile, args.space, args.order, seed=seed)
+            todo[f"profile-{profile.name}{variant}" + (f"-seed{seed}" if seed else "")] = {
                 "lever": "profile",
-                "setting": f"the {profile.name} profile's search" + (f", search seed {seed}" if seed else ""),
+                "setting": f"the {profile.name} profile's search"
+                + (f" ({args.space}, {args.order})" if variant else "") + (f", search seed {seed}" if seed else ""),
                 "data": profile.synth_config(),
                 "search": dataclasses.asdict(config),
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -86,6 +87,7 @@ def test_compare_writes_the_table_and_a_rerun_trains_nothing(tiny_dataset, tmp_p
     assert (provenance["command"], provenance["profile"], provenance["epochs"], provenance["seeds"]) == (
         "test", "ci", 1, [0, 1])  # fmt: skip
     assert provenance["commit"] and "cores" in provenance["machine"] and provenance["config"]["batch_size"] == 4
+    assert provenance["data"] == Path(tiny_dataset).name  # which dataset the rows were trained and tested on
     md = (tmp_path / "compare.md").read_text()
     assert "| searched |" in md and "| tsn_2d |" in md and "1 epochs, seeds 0, 1" in md
 

@@ -256,3 +256,21 @@ def test_a_dataset_asked_for_twice_at_once_is_generated_once(tmp_path):
     waiter.join(30)
     assert not waiter.is_alive()
     assert (out / "videonas_synth.json").stat().st_mtime_ns == stamp, "generated a second time"
+
+
+def test_the_recipe_table_counts_kept_edges_at_twice_uniform():
+    """benchmarks/recipe.py's column "kept edges at 2/|O|" (README's recipe table), on a hand-made one-node cell."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recipe_benchmark", PACKAGE.parent / "benchmarks" / "recipe.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)  # also asserts that the default profile's task is the 8-class data it measured
+    ops = ["Conv_1", "Conv_3", "SpeConv_3", "DilConv_3", "MPool_3", "APool_3", "Skip_Con", "Zero"]
+    first = [0.1] * 8
+    first[ops.index("Conv_3")] = 0.3  # at 2/|O| = 0.25 or more
+    second = [0.125] * 8
+    second[ops.index("Conv_1")] = 0.2  # chosen, but below 0.25
+    cell = [["Conv_3", 0, 0], ["Conv_1", 1, 0]]
+    result = {"final_alpha_softmax": {"normal": [first, second]}, "genotypes_last_3": [{"normal": cell}]}
+    assert recipe.decisive_edges(result) == "1 of 2"
+    assert recipe.decisive_edges({"genotypes_last_3": []}) == "not recorded"

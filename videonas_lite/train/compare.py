@@ -17,7 +17,7 @@ Each (contender, seed) is scored as Peng scores (clip level: one centred clip, c
 row per contender with the mean over seeds, the sample standard deviation (``n - 1``; none for one seed) and
 the min and max; a row ``random (mean of 5)`` summarises the random cells: the mean, std, min and max of their
 per-cell means. Written as ``compare.json`` (with provenance: command, commit, machine, profile, epochs,
-configuration) and ``compare.md``.
+configuration, the dataset folder's name) and ``compare.md``.
 
 Layout: ``OUT/<contender>/seed-<s>/`` is a retraining run folder plus ``result.json``; a rerun skips every
 (contender, seed) whose ``result.json`` exists (with the same configuration) and resumes any interrupted run.
@@ -217,7 +217,8 @@ def run_compare(
                     f"{result['top5']:.3f}, {result['params']:,} parameters, {result['wall_s']:.1f} s{note}"
                 )
     summary = {
-        "provenance": _provenance(config, command, profile) | {"seeds": list(seeds), "contenders": list(table)},
+        "provenance": _provenance(config, command, profile)
+        | {"data": Path(data_dir).name, "seeds": list(seeds), "contenders": list(table)},
         "rows": aggregate(results),
         "runs": [{k: v for k, v in r.items() if k not in ("config", "genotype")} for r in results],
     }
