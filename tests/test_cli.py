@@ -163,7 +163,9 @@ def test_retrain_and_evaluate_a_derived_network(tiny_dataset, tmp_path, capsys, 
 
 def test_retrain_and_evaluate_errors_are_one_line(tiny_dataset, tmp_path, capsys, one_thread):
     genotypes = _tiny_genotypes(tmp_path)
-    (tmp_path / "zero.json").write_text(genotypes["peng"].read_text().replace('"MPool_3", 1, 0', '"Zero", 1, 0'))
+    zero = json.loads(genotypes["peng"].read_text())
+    zero["cells"]["normal"][1][0] = "Zero"  # the second edge of the normal cell carries Zero, whatever it carried
+    (tmp_path / "zero.json").write_text(json.dumps(zero))
     (tmp_path / "text.json").write_text("not json")
     common = ["--profile", "ci", "--data", str(tiny_dataset), "--epochs", "1", "--batch-size", "4", "--channels", "2"]
     run = tmp_path / "run"
