@@ -134,13 +134,15 @@ class SearchConfig(runtime.OnDevice):
         """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, recipe).
 
         An ``epochs`` override keeps the profile's warm-up as the same share of the epochs (rounded). A pvnas
-        search takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile: PV-NAS's 80 epochs, 32 clips).
+        search takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile: PV-NAS's 80 epochs, 32
+        clips); otherwise the batch is ``search_batch_size`` where set (``ci``: 32), else ``batch_size``.
         """
         pvnas = space == "pvnas"
         epochs = profile.pvnas_search_epochs if pvnas and profile.pvnas_search_epochs else profile.search_epochs
         settings = dict(
             space=space, order=order, epochs=epochs,
-            batch_size=profile.pvnas_batch_size if pvnas and profile.pvnas_batch_size else profile.batch_size,
+            batch_size=(profile.pvnas_batch_size if pvnas and profile.pvnas_batch_size
+                        else profile.search_batch_size or profile.batch_size),
             channels=profile.peng_channels if space == "peng" else profile.pvnas_channels,
             num_segments=profile.num_segments, frames_per_segment=profile.frames_per_segment,
             crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
