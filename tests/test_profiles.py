@@ -27,6 +27,7 @@ def test_resolve_applies_knobs_and_ignores_none():
     ("knobs", "message"),
     [
         ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"search_batch_size": 0}, "search_batch_size must be None or a positive integer, got 0"),
         ({"crop_size": 40}, "crop_size 40 exceeds the decoded video size 16"),
         ({"split": 4}, "split must be 1, 2 or 3"),
         ({"synth_mode": "colour"}, "mode must be one of"),
@@ -37,6 +38,19 @@ def test_resolve_applies_knobs_and_ignores_none():
 def test_bad_values_fail_with_a_message(knobs, message):
     with pytest.raises(ValueError, match=message):
         resolve("ci", **knobs)
+
+
+def test_the_search_batch_is_its_own_and_retraining_keeps_batch_size():
+    from videonas_lite.train.retrain import RetrainConfig
+    from videonas_lite.train.search import SearchConfig
+
+    ci = get_profile("ci")
+    assert (ci.search_batch_size, ci.batch_size) == (32, 16)
+    assert SearchConfig.from_profile(ci).batch_size == 32
+    assert SearchConfig.from_profile(ci, "pvnas", "one-level").batch_size == 32
+    assert RetrainConfig.from_profile(ci).batch_size == 16
+    assert SearchConfig.from_profile(get_profile("default")).batch_size == 16  # None: batch_size
+    assert SearchConfig.from_profile(get_profile("ci", pvnas_batch_size=8), "pvnas", "one-level").batch_size == 8
 
 
 def test_unknown_profile():
