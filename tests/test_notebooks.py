@@ -55,6 +55,35 @@ def test_a_failing_cell_is_named(tmp_path):
         execute(path, tmp_path / "out", profile="ci")
 
 
+def _sleepy_notebook(tmp_path, flag: Path) -> Path:
+    """A notebook whose second code cell hangs (sleeps 60 s) on its first run only: it leaves ``flag`` behind."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}
+    params = nbformat.v4.new_code_cell('PROFILE = "default"')
+    params.metadata.tags = ["parameters"]
+    hang = f"import pathlib, time\nflag = pathlib.Path({str(flag)!r})\nif not flag.exists():\n"
+    hang += "    flag.touch()\n    time.sleep(60)"
+    nb.cells = [params, nbformat.v4.new_code_cell(hang), nbformat.v4.new_code_cell("done = True")]
+    path = tmp_path / "98_sleepy.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_hung_cell_is_stopped_and_the_notebook_run_again(tmp_path, capfd):
+    path = _sleepy_notebook(tmp_path, tmp_path / "hung-once")
+    executed = execute(path, tmp_path / "out", profile="ci", cell_timeout=3, hang_retries=1)
+    assert "stopped as hung; running the notebook again" in capfd.readouterr().err
+    assert all(c.execution_count is not None for c in _code_cells(executed)), "the second run went through"
+
+
+def test_a_cell_hung_on_the_last_try_fails_naming_it(tmp_path):
+    path = _sleepy_notebook(tmp_path, tmp_path / "hung-once")
+    # cell 1 of the executed copy is papermill's injected parameters, so the sleeping cell is cell 2
+    hung = r"98_sleepy\.ipynb: cell 2 ran over the 3 s limit .* stopped as hung \(1 run"
+    with pytest.raises(NotebookFailed, match=hung):
+        execute(path, tmp_path / "out", profile="ci", cell_timeout=3, hang_retries=0)
+
+
 def test_a_bad_parameter_fails_in_the_resolution_cell(tmp_path):
     with pytest.raises(NotebookFailed, match=r"00_overview\.ipynb: cell .*unknown profile 'nope'"):
         execute(NOTEBOOKS[0], tmp_path, profile="nope")

@@ -92,6 +92,7 @@ class Profile:
     num_workers: int = 0
     device: str = "cpu"
     cpu_threads: int | None = None  # torch's CPU threads for a search (None: torch's default)
+    cell_timeout_s: int | None = None  # seconds a notebook cell may run before the runner stops it as hung (runner.py)
 
     @property
     def clip_frames(self) -> int:
@@ -157,10 +158,12 @@ CI_SEARCH = dict(search_batch_size=32, search_weight_lr=0.2, search_arch_lr=2e-2
 
 PROFILES: dict[str, Profile] = {
     # retrain_*: Peng's lr, channels and no warm-up, a few epochs (benchmarks/retrain_recipe.py measured them)
+    # cell_timeout_s: about 5x the longest cell measured on 2 cores (ci: notebook 05's search, 100-130 s; default:
+    # 07's retraining of four contenders x three seeds, 598 s); gpu and paper cells run for hours: no limit there
     "ci": Profile(name="ci", **{**TEACHING, **CI_SEARCH}, probe_epochs=12, search_epochs=8, search_warmup_epochs=3,
-                  retrain_epochs=2, pvnas_live_epochs=2, pvnas_retrain_ks=(1,)),
+                  retrain_epochs=2, pvnas_live_epochs=2, pvnas_retrain_ks=(1,), cell_timeout_s=600),
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=16, search_warmup_epochs=5,
-                       retrain_epochs=8),
+                       retrain_epochs=8, cell_timeout_s=3000),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -220,6 +223,9 @@ def _validate(p: Profile) -> Profile:
     if not distinct or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
         raise ValueError(f"profile {p.name!r}: pvnas_retrain_ks must be a tuple of distinct positive integers "
                          f"(the K of PV-NAS Fig. 5b), got {ks!r}")  # fmt: skip
+    if p.cell_timeout_s is not None and (not isinstance(p.cell_timeout_s, int) or p.cell_timeout_s < 1):
+        raise ValueError(f"profile {p.name!r}: cell_timeout_s must be None or a positive integer (seconds), "
+                         f"got {p.cell_timeout_s!r}")  # fmt: skip
     if p.num_workers < 0:
         raise ValueError(f"profile {p.name!r}: num_workers must be >= 0, got {p.num_workers!r}")
     if p.dataset == "embedded":

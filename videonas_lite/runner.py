@@ -59,6 +59,18 @@ def export_html(executed: Path) -> Path:
     return export_page(executed)
 
 
+def _last_started_cell(target: Path) -> str:
+    """``cell N``: the last cell of the executed copy that papermill started (``a cell`` if it cannot tell)."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(target, as_version=4).cells
+    except Exception:  # a copy cut short; the timeout is the news
+        return "a cell"
+    started = [i for i, c in enumerate(cells) if c.metadata.get("papermill", {}).get("start_time")]
+    return f"cell {started[-1]}" if started else "a cell"
+
+
 def execute(
     notebook: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -66,24 +78,54 @@ def execute(
     parameters: dict | None = None,
     kernel: str = KERNEL_NAME,
     html: bool = False,
+    cell_timeout: int | str | None = "profile",
+    hang_retries: int = 1,
 ) -> Path:
-    """Execute ``notebook`` with ``PROFILE=profile`` (plus ``parameters``) into ``out_dir``; return the copy."""
+    """Execute ``notebook`` with ``PROFILE=profile`` (plus ``parameters``) into ``out_dir``; return the copy.
+
+    ``cell_timeout``: seconds a cell may run before it counts as hung (``"profile"``: the profile's
+    ``cell_timeout_s``; None: no limit). A hung cell is stopped, and the notebook run again from the top on a
+    fresh kernel up to ``hang_retries`` times (a line on stderr says so); then :class:`NotebookFailed` names the
+    cell. Why: once in a few hundred notebook runs here the kernel finished a cell and went idle while papermill
+    waited on for a reply that never came (notebook 01, a widget cell; the client blocked without a time limit).
+    """
+    import sys
+
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
+
+    from videonas_lite.profiles import PROFILES
 
     notebook, out_dir = Path(notebook), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / notebook.name
+    if cell_timeout == "profile":
+        cell_timeout = PROFILES[profile].cell_timeout_s if profile in PROFILES else None
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(target),
-            parameters={"PROFILE": profile, **(parameters or {})},
-            kernel_name=kernel,
-            cwd=str(notebook.parent),
-            progress_bar=False,
-            config=_ipc_config(),  # a local kernel over IPC: no "[IPKernelApp] WARNING | Kernel is running over TCP"
-        )
+        for attempt in range(hang_retries + 1):
+            try:
+                pm.execute_notebook(
+                    str(notebook),
+                    str(target),
+                    parameters={"PROFILE": profile, **(parameters or {})},
+                    kernel_name=kernel,
+                    cwd=str(notebook.parent),
+                    progress_bar=False,
+                    execution_timeout=cell_timeout,
+                    config=_ipc_config(),  # a local kernel over IPC: no "Kernel is running over TCP" warning
+                )
+                break
+            except CellTimeoutError:
+                where = _last_started_cell(target)
+                if attempt == hang_retries:
+                    raise NotebookFailed(
+                        f"{notebook.name}: {where} ran over the {cell_timeout} s limit a cell has on profile "
+                        f"{profile!r} (Profile.cell_timeout_s) and was stopped as hung ({attempt + 1} run(s)); "
+                        f"executed copy: {target}"
+                    ) from None
+                print(f"{notebook.name}: {where} ran over {cell_timeout} s and was stopped as hung; running the "
+                      "notebook again on a fresh kernel", file=sys.stderr, flush=True)  # fmt: skip
     except PapermillExecutionError as err:
         source = "\n".join("    " + line for line in str(err.source).splitlines()[:15])
         raise NotebookFailed(
