@@ -87,6 +87,36 @@ def test_same_seed_same_bytes_another_seed_another_video(tmp_path):
         assert np.abs(fa.astype(int) - fc).mean() > 5, "another seed draws another video"
 
 
+_ENCODE_ONE = """
+import hashlib, sys
+from pathlib import Path
+from videonas_lite.data.synthetic import SynthConfig, class_names, encode_mp4, render_video
+config = SynthConfig(classes=2, videos_per_class=2, frames=8, size=32, seed=11)
+frames = render_video(config, class_names(config.mode, 2, config.factors).index("LeftCwMeetSlowDown"), 0, 1)
+encode_mp4(frames, Path(sys.argv[1]), config.fps)
+print(hashlib.sha256(Path(sys.argv[1]).read_bytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("perturb", ["165", "90"])
+def test_the_encoder_reads_no_allocation_left_dirty(tmp_path, perturb):
+    # The video the same-seed test lost under load: libx264 read memory it never wrote, so a reused (dirty)
+    # malloc block changed its bytes. glibc's MALLOC_PERTURB_ makes every block dirty, deterministically: without
+    # encode_mp4's zero-filled allocations the two processes below wrote different bytes every time.
+    import os
+    import subprocess
+    import sys
+
+    def digest(env_perturb: str) -> str:
+        env = {**os.environ, "MALLOC_PERTURB_": env_perturb}
+        out = tmp_path / f"v{env_perturb}.mp4"
+        run = subprocess.run([sys.executable, "-c", _ENCODE_ONE, str(out)], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    assert digest(perturb) == digest("0")
+
+
 def test_ensure_dataset_reuses_or_regenerates(tmp_path):
     config = SynthConfig(classes=2, videos_per_class=2, frames=4, size=32)
     out = ensure_dataset(tmp_path / "d", config, progress=False)
