@@ -59,7 +59,8 @@ the transforms read it (appearance mode: true).
 
 Determinism. Every video draws from ``numpy.random.default_rng([seed, mode, class, group, clip])``
 (group-level style from ``[seed, group]``), and videos are rendered and encoded one at a time on one
-thread with single-threaded libx264: same seed, same bytes, same decoded frames.
+thread with single-threaded libx264 and zero-filled allocations (:func:`encode_mp4`): same seed, same bytes,
+same decoded frames.
 
 Groups. As in UCF101, clips come in groups that share a style (background texture and tint, actor
 colours) across all classes; a split's test groups never appear in its training list. Split ``k``
@@ -498,8 +499,8 @@ def generate(out: str | os.PathLike, config: SynthConfig, progress: bool = True)
         for name in names:
             (staging / name).mkdir()
         jobs = [(config, c, g, k, str(staging / names[c] / _video_name(names[c], g, k))) for c, g, k in _jobs(config)]
-        # One thread on purpose: with rendering threads running beside it, libx264 now and then
-        # produced slightly different bytes for identical input, breaking "same seed, same frames".
+        # One video at a time, on one thread: with rendering threads beside it libx264 was seen to write other
+        # bytes for the same frames (the cause, found later: it reads memory it never wrote; see encode_mp4).
         bar = tqdm(total=len(jobs), desc=f"synth {config.mode}", unit="video", disable=not progress)
         for _, class_index, group, clip, path in jobs:
             encode_mp4(render_video(config, class_index, group, clip), Path(path), config.fps)
@@ -521,8 +522,8 @@ def ensure_dataset(out: str | os.PathLike, config: SynthConfig, progress: bool =
     """Return ``out``, generating it first unless its manifest records exactly ``config`` and this generator.
 
     Processes that ask for the same dataset at once take turns (a lock file beside ``out``): the first
-    generates it, the others find it done. Two at once used to generate it twice, and libx264 under that
-    load wrote different bytes for 133 of 640 videos.
+    generates it, the others find it done. Two at once used to generate it twice, and (before :func:`encode_mp4`
+    zero-filled the encoder's allocations) to different bytes for 133 of 640 videos.
     """
     import fcntl
 
