@@ -72,6 +72,25 @@ def test_pool3d_separates_exactly(kind, kernel, stride, layout):
     torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g))
 
 
+@pytest.mark.parametrize("kernel", [(3, 3, 3), (1, 3, 3), (3, 1, 1)])
+@pytest.mark.parametrize("stride", [(1, 1, 1), (1, 2, 2)])
+def test_a_large_average_pool_matches_by_convs_or_pools(kernel, stride):
+    if kernel[1:] == (1, 1) and stride != (1, 1, 1):
+        with pytest.raises(ValueError, match="does not span space"):
+            kernels.pool3d(_clip((1, 1, 3, 4, 4), CL, seed=4), "avg", kernel, stride)
+        return
+    shape = (2, 4, 8, 64, 64 + 1)  # above AVG_CONV_MIN_ELEMENTS; an odd width
+    x = _clip(shape, CL, seed=4)
+    assert kernels.pool3d_runs_as_convs(x, kernel, stride) == (stride == (1, 1, 1))  # stride 2: PyTorch's pools
+    pad = tuple(k // 2 for k in kernel)
+    ref = F.avg_pool3d(x, kernel, stride, pad, count_include_pad=False)
+    g = torch.randn_like(ref)
+    for ours in (kernels.pool3d(x, "avg", kernel, stride), kernels.avg_pool_as_convs(x, kernel, stride[1])):
+        torch.testing.assert_close(ours, ref)
+        assert ours.is_contiguous(memory_format=CL)
+        torch.testing.assert_close(torch.autograd.grad(ours, x, g), torch.autograd.grad(ref, x, g, retain_graph=True))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("channels", [4, kernels.CL_BN_MIN_CHANNELS])  # copied around, or channels-last as is
 @pytest.mark.parametrize("layout", [CL, torch.contiguous_format])

@@ -81,24 +81,26 @@ def _dilation_equals_stride(weight: torch.Tensor, stride, padding, dilation) -> 
 
 
 CL_BN_MIN_CHANNELS = 8
-"""From this many channels, on one thread, PyTorch's CPU batch norm is faster on a channels-last clip than two
-copies around it."""
+"""From this many channels PyTorch's CPU batch norm is faster on a channels-last clip than two copies around it."""
 
 
 def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Affine-free BN with batch statistics (a search network's BN), fastest layout on the CPU.
 
-    On one thread (the teaching profiles' ``cpu_threads``) PyTorch's CPU batch norm runs a channels-last clip
-    from 8 channels (``CL_BN_MIN_CHANNELS``) 1.4-5x faster, forward and backward, than the contiguous kernel
-    with a copy each way; with 4 channels it is slower (batches of 8-16 clips of 4-8 frames at 8-32 px, the
-    shapes the search networks meet). On two threads the copies run in parallel and the two paths are even
-    (0.8-1.3x). So the contiguous kernel with copies is kept for fewer channels or more threads;
-    tests/test_kernels.py checks both paths against ``F.batch_norm``.
+    PyTorch's CPU batch norm runs a channels-last clip from 8 channels (``CL_BN_MIN_CHANNELS``) faster, forward
+    and backward, than the contiguous kernel with a copy each way; with 4 channels it is slower (batches of
+    8-32 clips of 4-8 frames at 8-32 px, the shapes the search networks meet). On one thread it is 1.4-5x per
+    shape; on two threads a whole search step at benchmarks/search_step.py's shape ran 1.07-1.09x faster with
+    it than with the copies (benchmarks/kernel_choices.py, paired rounds). tests/test_kernels.py checks both
+    paths against ``F.batch_norm``.
     """
-    native = x.shape[1] >= CL_BN_MIN_CHANNELS and torch.get_num_threads() == 1
-    if x.is_cuda or not _as_2d(x) or x.is_contiguous() or native:
+    if x.is_cuda or not _as_2d(x) or x.is_contiguous() or x.shape[1] >= CL_BN_MIN_CHANNELS:
         return F.batch_norm(x, None, None, training=True, eps=eps)
     return F.batch_norm(x.contiguous(), None, None, training=True, eps=eps).contiguous(memory_format=CL3D)
+
+
+AVG_CONV_MIN_ELEMENTS = 2**17
+"""From this many elements a channels-last stride-1 average pool runs faster as two depthwise convs."""
 
 
 def pool3d(x: torch.Tensor, kind: str, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> torch.Tensor:
@@ -108,12 +110,16 @@ def pool3d(x: torch.Tensor, kind: str, kernel: tuple[int, int, int], stride: tup
     row, and with the padding excluded the count of a box is the product of the counts of its parts.
     Always computed as 2D pools (on views for channels-last clips, on copies otherwise), which also
     accept clips smaller than the kernel, as ``F.avg_pool3d`` does not (a 2 x 2 map after two
-    reductions of an 8 x 8 clip).
+    reductions of an 8 x 8 clip). A large channels-last average pool is :func:`avg_pool_as_convs`.
     """
     kt, kh, kw = kernel
     pad = (kt // 2, kh // 2, kw // 2)
     if stride[0] != 1:
         raise ValueError(f"pool3d strides space only, got stride {tuple(stride)}")
+    if (kh, kw) == (1, 1) and tuple(stride[1:]) != (1, 1):
+        raise ValueError(f"pool3d: a {tuple(kernel)} kernel does not span space, so cannot stride it {tuple(stride)}")
+    if kind == "avg" and pool3d_runs_as_convs(x, kernel, stride):
+        return avg_pool_as_convs(x, kernel)
     pool2d = F.max_pool2d if kind == "max" else _avg_pool2d
     if (kh, kw) != (1, 1):
         x = _unframes(pool2d(_frames(x), (kh, kw), stride[1:], pad[1:]), x.shape[0])
@@ -121,6 +127,40 @@ def pool3d(x: torch.Tensor, kind: str, kernel: tuple[int, int, int], stride: tup
         h, w = x.shape[3:]
         x = pool2d(x.flatten(3), (kt, 1), 1, (pad[0], 0)).unflatten(3, (h, w))
     return x
+
+
+def pool3d_runs_as_convs(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> bool:
+    """Whether :func:`pool3d` computes this average pool by :func:`avg_pool_as_convs`: stride 1, odd kernels, a
+    channels-last clip of at least ``AVG_CONV_MIN_ELEMENTS`` elements."""
+    big = x.numel() >= AVG_CONV_MIN_ELEMENTS and tuple(stride) == (1, 1, 1)
+    return big and _as_2d(x) and all(k % 2 == 1 for k in kernel)
+
+
+def avg_pool_as_convs(x: torch.Tensor, kernel: tuple[int, int, int], stride: int = 1) -> torch.Tensor:
+    """The 'same'-padded average pool that excludes padding, of spatial ``stride``: box sums by two depthwise convs
+    of ones (space, then time), divided by each box's count of real pixels, the product of its per-axis counts.
+
+    PyTorch's channels-last CPU average pool (forward and backward) is slow with few channels; oneDNN's depthwise
+    convs are not, but cost a fixed ~0.7 ms a pass. Forward and backward at 8 x 4 x 8 x 32 x 32 (Peng's first
+    normal cell at benchmarks/search_step.py's shape) they ran 2.0x faster on two threads and 3.0x on one, at
+    8 x 8 x 8 x 16 x 16 1.3x and 1.7x, and from 64k elements down 0.3-1.0x; at stride 2, whose output is a quarter
+    the size, they won at that first shape only (1.5-1.8x) and lost at the rest (0.2-0.8x), so :func:`pool3d`
+    uses them at stride 1 (benchmarks/kernel_choices.py ``--pools``).
+    """
+    c, (t, h, w), (kt, kh, kw) = x.shape[1], x.shape[2:], kernel
+    y = x
+    if (kh, kw) != (1, 1):
+        y = conv3d(y, x.new_ones(c, 1, 1, kh, kw), (1, stride, stride), (0, kh // 2, kw // 2), groups=c)
+    if kt != 1:
+        y = conv3d(y, x.new_ones(c, 1, kt, 1, 1), (1, 1, 1), (kt // 2, 0, 0), groups=c)
+    counts = [_window_counts(n, k, s, x.device) for n, k, s in ((t, kt, 1), (h, kh, stride), (w, kw, stride))]
+    return y * (counts[0][:, None, None] * counts[1][:, None] * counts[2]).reciprocal().to(x.dtype)
+
+
+def _window_counts(n: int, k: int, stride: int, device: torch.device) -> torch.Tensor:
+    """How many of an axis of ``n`` pixels each 'same'-padded window of odd size ``k`` covers, at ``stride``."""
+    i, r = torch.arange(0, n, stride, device=device), k // 2
+    return ((i + r).clamp(max=n - 1) - (i - r).clamp(min=0) + 1).double()
 
 
 def _avg_pool2d(x, kernel, stride, padding):
