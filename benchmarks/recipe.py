@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from videonas_lite.data.synthetic import FACTORS, SynthConfig, ensure_dataset
-from videonas_lite.nas.genotype import kept_op_weights
+from videonas_lite.nas.genotype import kept_op_weights, mixed_op_count
 from videonas_lite.profiles import get_profile
 from videonas_lite.train.search import SearchConfig, run_search
 from videonas_lite.viz.alphas import known_op_names
@@ -177,6 +177,15 @@ EXPERIMENTS: dict[str, dict] = {
         "alpha bar", "8 classes (sweeper, twins, faller), 22 epochs (6 frozen)"
         f"{', search seed ' + str(s) if s else ''}",
         EIGHT_CLASSES, epochs=22, warmup_epochs=6, seed=s) for s in (0, 1, 2)},
+    # the kept-edge bar: every miss of the default searches was an edge where Zero weighs most; without Zero?
+    **{f"default-no-zero{'-seed' + str(s) if s else ''}": {
+        "lever": "op set", "setting": "the default profile's search with Zero's weight held at 0 (Zero out of every "
+        f"mixed edge; both papers keep it){', search seed ' + str(s) if s else ''}", "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, seed=s, zero_op=False))} for s in (0, 1, 2)},
+    **{f"default-with-zero{'-seed' + str(s) if s else ''}": {
+        "lever": "op set", "setting": "the default profile's search as it is, Zero in the mixture: the control beside "
+        f"default-no-zero, on the same host{', search seed ' + str(s) if s else ''}", "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, seed=s))} for s in (0, 1, 2)},
     **{f"appearance-seed{s}": _experiment("data", f"appearance mode, same recipe, search seed {s}",
                                           dataclasses.replace(TEACHING_DATA, mode="appearance"), seed=s)
        for s in (1, 2)},
@@ -191,11 +200,15 @@ def _machine() -> dict:
 
 
 def alpha_movement(record: dict) -> dict[str, float]:
-    """Per cell kind: the largest |softmax - 1/|O||, and the smallest chosen-op weight on a kept edge."""
+    """Per cell kind: the largest |softmax - 1/|O||, and the smallest chosen-op weight on a kept edge.
+
+    |O| counts the ops that can weigh anything: a search with ``zero_op=False`` holds Zero's column at exactly 0.
+    """
     out = {}
     for kind, weights in record["alpha_softmax"].items():
         w = np.asarray(weights)
-        out[f"{kind}_max_move"] = float(np.abs(w - 1 / w.shape[1]).max())
+        live = w[:, (w != 0).any(axis=0)]
+        out[f"{kind}_max_move"] = float(np.abs(live - 1 / live.shape[1]).max())
     genotype = {kind: [tuple(e) for e in cell] for kind, cell in record["genotype"].items()}
     for kind, kept in kept_op_weights(record["alpha_softmax"], genotype, known_op_names()).items():
         out[f"{kind}_min_kept_weight"] = float(min(kept))
@@ -253,7 +266,7 @@ def decisive_edges(result: dict) -> str:
         return "not recorded"
     genotype = {kind: [tuple(e) for e in cell] for kind, cell in result["genotypes_last_3"][-1].items()}
     kept = kept_op_weights(result["final_alpha_softmax"], genotype, known_op_names())
-    weights = [(w, len(result["final_alpha_softmax"][kind][0])) for kind, ws in kept.items() for w in ws]
+    weights = [(w, mixed_op_count(result["final_alpha_softmax"][kind])) for kind, ws in kept.items() for w in ws]
     return f"{sum(w >= 2 / n for w, n in weights)} of {len(weights)}"
 
 
@@ -266,7 +279,7 @@ def markdown_table(results: dict) -> str:
         last = r["epochs"][-1]
         moves = max(v for k, v in last.items() if k.endswith("_max_move"))
         kept = min(v for k, v in last.items() if k.endswith("_min_kept_weight"))
-        n_ops = len(next(iter(r["final_alpha_softmax"].values()))[0]) if "final_alpha_softmax" in r else 8
+        n_ops = mixed_op_count(next(iter(r["final_alpha_softmax"].values()))) if "final_alpha_softmax" in r else 8
         accs = " ".join(f"{e['val_acc']:.2f}" for e in r["epochs"])
         rows.append(f"| `{name}` | {r['lever']}: {r['setting']} | {r['wall_s']:.0f} | {accs} ({r['chance']:.2f}) | "
                     f"{r['seconds_to_2x_chance']} / {r['seconds_to_3x_chance']} | {moves:.3f} | "

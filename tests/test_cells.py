@@ -76,6 +76,24 @@ def test_every_alpha_entry_gets_a_nonzero_gradient(builder):
         assert alpha.grad[:, zero_col].abs().min() > 0
 
 
+@pytest.mark.parametrize("builder", [peng_search_net, pvnas_search_net])
+def test_zero_op_false_holds_zero_at_weight_0_and_mixes_the_rest(builder):
+    """``zero_op=False``: Zero's weight is exactly 0, its alpha gets no gradient, every other alpha does, and the
+    other ops' weights are the softmax over their own alphas."""
+    torch.manual_seed(2)
+    net = builder(4, channels=2, nodes=2, zero_op=False).double().train()
+    for alpha in net.alphas.values():
+        alpha.data.normal_()
+    F.cross_entropy(net(_randn(3, 3, 3, 9, 9)), torch.tensor([0, 1, 3])).backward()
+    for kind, w in net.op_weights().items():
+        z = net.op_names[kind].index("Zero")
+        rest = [i for i in range(w.shape[1]) if i != z]
+        assert (w[:, z] == 0).all()
+        torch.testing.assert_close(w[:, rest], net.alphas[kind][:, rest].softmax(dim=-1))
+        grad = net.alphas[kind].grad
+        assert (grad[:, z] == 0).all() and (grad[:, rest] != 0).all(), kind
+
+
 # -- (d) architecture and weight parameters partition the parameters -------------------------------
 
 

@@ -41,6 +41,17 @@ def test_search_writes_records_and_resumes(tiny_dataset, tmp_path, capsys):
     assert "exceeds a half of the training set" in capsys.readouterr().err
 
 
+def test_search_without_zero_holds_it_at_0_and_counts_seven_ops(tiny_dataset, tmp_path, capsys):
+    args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "2", "--batch-size", "2",
+            "--no-zero", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+    last = json.loads((tmp_path / "run" / "records.json").read_text())[-1]
+    assert not last["alphas_frozen"]  # the alphas moved, and Zero's weight did not
+    for kind, rows in last["alpha_softmax"].items():
+        assert all(row[-1] == 0 and abs(sum(row) - 1) < 1e-5 for row in rows), kind  # Zero is Peng's last op
+    assert "(2/|O| = 0.286)" in capsys.readouterr().out
+
+
 def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, capsys):
     args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "2", "--batch-size", "2",
             "--space", "pvnas", "--order", "one-level", "--sharpness", "2", "--out", str(tmp_path / "run")]

@@ -274,3 +274,8 @@ def test_the_recipe_table_counts_kept_edges_at_twice_uniform():
     result = {"final_alpha_softmax": {"normal": [first, second]}, "genotypes_last_3": [{"normal": cell}]}
     assert recipe.decisive_edges(result) == "1 of 2"
     assert recipe.decisive_edges({"genotypes_last_3": []}) == "not recorded"
+    # Zero held at 0 (zero_op=False): |O| = 7, the bar 2/7 = 0.286, so 0.3 still counts and 0.28 would not
+    first[ops.index("Zero")], second[ops.index("Zero")] = 0.0, 0.0
+    assert recipe.decisive_edges(result) == "1 of 2"
+    first[ops.index("Conv_3")] = 0.28
+    assert recipe.decisive_edges(result) == "0 of 2"

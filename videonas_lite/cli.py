@@ -173,7 +173,7 @@ def _search(args: argparse.Namespace) -> int:
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
         difference=args.difference, device=args.device, sharpness_clips=args.sharpness, early_stop=args.early_stop,
-        exclude_videos=tuple(bad),
+        exclude_videos=tuple(bad), zero_op=False if args.no_zero else None,
     )  # fmt: skip
     _set_threads(profile, config.torch_device())
     try:
@@ -189,14 +189,14 @@ def _search(args: argparse.Namespace) -> int:
 
 def search_summary(records: list[dict]) -> str:
     """What a finished search shows: accuracy against chance, how strongly the kept ops were chosen, stability."""
-    from videonas_lite.nas.genotype import kept_op_weights
+    from videonas_lite.nas.genotype import kept_op_weights, mixed_op_count
     from videonas_lite.viz.records import known_op_names
 
     last = records[-1]
     chance = 1 / last["classes"]
     genotype = {k: [tuple(e) for e in cell] for k, cell in last["genotype"].items()}
     kept = kept_op_weights(last["alpha_softmax"], genotype, known_op_names())
-    bar = {k: 2 / len(v[0]) for k, v in last["alpha_softmax"].items()}
+    bar = {k: 2 / mixed_op_count(v) for k, v in last["alpha_softmax"].items()}
     stable = all(r["genotype"] == last["genotype"] for r in records[-3:])
     accuracies = " ".join(f"{r['val_acc']:.2f}" for r in records)
     lines = [
@@ -407,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help=global_batch)
+    q.add_argument("--no-zero", action="store_true",
+                   help="hold Zero's weight at 0 in every mixed edge (an experiment: both papers search with Zero)")
     q.add_argument("--sharpness", type=int, default=None, metavar="CLIPS",
                    help="record the dominant eigenvalue of the alpha Hessian on CLIPS clips every epoch (Zela 2020)")
     q.add_argument("--early-stop", type=int, default=None, metavar="K",

@@ -405,6 +405,16 @@ def _check(space: str, nodes: int, cells: Mapping[str, Sequence[Edge]], where: s
     return out
 
 
+def mixed_op_count(weights: Sequence[Sequence[float]]) -> int:
+    """``|O|`` of one cell kind's ``softmax(alpha)`` rows: the ops that weigh anything on some edge.
+
+    Every op, ``Zero`` included, as the papers search; one fewer in a search with ``zero_op=False``, which holds
+    ``Zero``'s weight at exactly 0 (nas/networks.py). The bar of :func:`kept_op_weights` is ``2 / |O|``.
+    """
+    columns = zip(*weights, strict=True)
+    return sum(any(float(w) != 0 for w in column) for column in columns)
+
+
 def kept_op_weights(
     weights: Mapping[str, Sequence[Sequence[float]]], genotype: Mapping[str, Sequence[Edge]],
     op_names: Mapping[str, Sequence[str]],

@@ -59,6 +59,7 @@ class SearchNetwork(nn.Module):
         alpha_init: float = 1e-3,
         fused: bool = True,
         channels_last: bool = True,
+        zero_op: bool = True,
     ):
         super().__init__()
         check_width(num_classes, channels)
@@ -79,6 +80,7 @@ class SearchNetwork(nn.Module):
             if kinds.setdefault(spec.kind, spec.op_names) != spec.op_names:
                 raise ValueError(f"cell kind {spec.kind!r} is given two different op sets")
         self.op_names = kinds
+        self.zero_op = zero_op
         self.alphas = nn.ParameterDict(
             {
                 kind: nn.Parameter(alpha_init * torch.randn(num_edges(nodes), len(names)))
@@ -108,8 +110,20 @@ class SearchNetwork(nn.Module):
         return (p for p in self.parameters() if id(p) not in arch)
 
     def op_weights(self) -> dict[str, torch.Tensor]:
-        """``softmax(alpha)`` over each edge's ops, per cell kind (PV-NAS Eq. 2's mixing weights)."""
-        return {kind: alpha.softmax(dim=-1) for kind, alpha in self.alphas.items()}
+        """``softmax(alpha)`` over each edge's ops, per cell kind (PV-NAS Eq. 2's mixing weights).
+
+        With ``zero_op=False`` (a teaching experiment, not the papers: README, "A search that learns in class
+        time") ``Zero``'s logit is ``-inf``: its weight is exactly 0 and its alpha gets no gradient, so each edge
+        mixes the other ops only, and the alpha tensors keep their columns.
+        """
+        if self.zero_op:
+            return {kind: alpha.softmax(dim=-1) for kind, alpha in self.alphas.items()}
+        return {kind: alpha.masked_fill(self._zero_columns(kind), float("-inf")).softmax(dim=-1)
+                for kind, alpha in self.alphas.items()}  # fmt: skip
+
+    def _zero_columns(self, kind: str) -> torch.Tensor:
+        names = self.op_names[kind]
+        return torch.tensor([name in ops.ZERO_NAMES for name in names], device=self.alphas[kind].device)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """Logits for ``clips`` of shape ``(N, 3, T, H, W)``."""

@@ -90,6 +90,7 @@ class SearchConfig(runtime.OnDevice):
     arch_lr: float | None = None  # the alphas' Adam learning rate (None: the paper's)
     arch_weight_decay: float | None = None  # the alphas' Adam L2 weight decay (None: the paper's)
     warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
+    zero_op: bool = True  # False: Zero weighs 0 in every mixed edge (an experiment; both papers search with Zero)
     draws: int = 1  # TSN draws of every video per epoch
     steps_per_epoch: int | None = None  # at most this many steps an epoch (None: every batch of the halves)
     cache: bool = False  # decode every video once and keep its frames in memory
@@ -256,9 +257,10 @@ def build_search(config: SearchConfig, num_classes: int, device: torch.device):
     """``(search network, weights' SGD, alphas' Adam, the SGD's schedule)`` of a configuration, seeded."""
     torch.manual_seed(config.seed)
     if config.space == "peng":
-        model = peng_search_net(num_classes, channels=config.channels, plan=config.plan or "nrr")
+        model = peng_search_net(num_classes, channels=config.channels, plan=config.plan or "nrr",
+                                zero_op=config.zero_op)  # fmt: skip
     else:
-        model = pvnas_search_net(num_classes, channels=config.channels)
+        model = pvnas_search_net(num_classes, channels=config.channels, zero_op=config.zero_op)
     model = model.to(device)
     optim = search_optim(config)
     sgd, adam = make_optimizers(model, optim)
