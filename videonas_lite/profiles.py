@@ -154,7 +154,8 @@ DEFAULT_TASK = dict(
 # ``ci`` departs from it on the search's batch: 32 clips per step with both learning rates doubled (SGD 0.2, Adam
 # 2e-2). At these clip sizes a step's cost is mostly per-op overhead, so doubling the batch does not double the
 # step: 8 epochs took 94-99 s against 127-139 s with batches of 16, learning to 0.59-0.69 (2x chance: 0.50) over
-# three seeds (benchmarks/recipe.py, ``ci-batch-32*``; 0.84, 0.61, 0.52 on today's bytes, ``profile-ci*``).
+# three seeds (benchmarks/recipe.py, ``ci-batch-32*``; on today's bytes 0.84, 0.61, 0.52, and 0.59, 0.80, 0.54 on
+# another host's CPU: ``profile-ci-earlier-host*``, ``profile-ci*``).
 # Retraining keeps ``batch_size``.
 CI_SEARCH = dict(search_batch_size=32, search_weight_lr=0.2, search_arch_lr=2e-2)
 
