@@ -26,7 +26,7 @@ from videonas_lite.nas.genotype import kept_op_weights
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.profiles import Profile, get_profile
 from videonas_lite.train.optim import PAPERS, make_optimizers
-from videonas_lite.train.search import SearchConfig, build_search, evaluate, run_search, search_data
+from videonas_lite.train.search import SearchConfig, build_search, evaluate, run_search, search_data, search_optim
 
 PACKAGE = Path(__file__).resolve().parents[1] / "videonas_lite"
 TWO = dataclasses.replace(TINY, actors=("sweeper", "twins"))
@@ -202,12 +202,34 @@ def test_profiles_reach_the_search():
         c = SearchConfig.from_profile(p)
         assert (c.short_side, c.scale_jitter, c.split, c.num_workers, c.cache, c.draws) == (
             p.decode_short_side, p.scale_jitter, p.split, p.num_workers, p.cache_clips, p.search_draws)  # fmt: skip
-        assert (c.plan, c.weight_lr, c.arch_lr, c.arch_weight_decay, c.warmup_epochs) == (
+        assert (c.plan, c.weight_lr, c.arch_lr, c.arch_weight_decay, c.warmup_epochs, c.step_epochs) == (
             p.peng_plan, p.search_weight_lr, p.search_arch_lr, p.search_arch_weight_decay,
-            p.search_warmup_epochs)  # fmt: skip
+            p.search_warmup_epochs, p.search_step_epochs)  # fmt: skip
     paper = SearchConfig.from_profile(get_profile("paper"))
     assert (paper.plan, paper.weight_lr, paper.arch_lr, paper.arch_weight_decay, paper.warmup_epochs, paper.draws) == (
         "nrr", None, None, None, 0, 1)  # fmt: skip
+
+
+def test_the_step_period_reaches_the_schedule_and_scales_with_the_epochs():
+    """default's PV-NAS search decays the weights' lr after 8 of its 16 epochs, not after a quarter (README)."""
+    profile = get_profile("default")
+    config = SearchConfig.from_profile(profile, "pvnas", "one-level")
+    assert (config.epochs, config.step_epochs, search_optim(config).step_epochs) == (16, 8, 8)
+    _, sgd, _, schedule = build_search(config, 8, torch.device("cpu"))
+    rates = []
+    for _ in range(config.epochs):
+        rates.append(sgd.param_groups[0]["lr"])
+        sgd.step()  # no gradients: moves nothing, keeps the scheduler's order check quiet
+        schedule.step()
+    assert rates == pytest.approx([0.1] * 8 + [0.01] * 8)
+    # an epochs override keeps the period's share, as it keeps the warm-up's; an explicit period wins
+    assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=32).step_epochs == 16
+    assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=2).step_epochs == 1
+    assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=32, step_epochs=4).step_epochs == 4
+    # unset (ci, paper): a quarter of the epochs, the paper's 20 of 80
+    assert search_optim(SearchConfig.from_profile(get_profile("paper"), "pvnas", "one-level")).step_epochs == 20
+    with pytest.raises(ValueError, match="search_step_epochs must be None or a positive integer"):
+        get_profile("ci", search_step_epochs=0)
 
 
 @pytest.mark.parametrize("decay, expected", [(None, 1e-3), (0.0, 0.0), (5e-4, 5e-4)])
@@ -258,10 +280,11 @@ def test_a_dataset_asked_for_twice_at_once_is_generated_once(tmp_path):
     assert (out / "videonas_synth.json").stat().st_mtime_ns == stamp, "generated a second time"
 
 
-def test_the_recipe_table_counts_kept_edges_at_twice_uniform():
+def test_the_recipe_table_counts_kept_edges_at_twice_uniform(monkeypatch):
     """benchmarks/recipe.py's column "kept edges at 2/|O|" (README's recipe table), on a hand-made one-node cell."""
     import importlib.util
 
+    monkeypatch.syspath_prepend(str(PACKAGE.parent / "benchmarks"))  # its harness module
     spec = importlib.util.spec_from_file_location("recipe_benchmark", PACKAGE.parent / "benchmarks" / "recipe.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)  # also asserts that the default profile's task is the 8-class data it measured

@@ -66,6 +66,7 @@ class Profile:
     search_arch_lr: float | None = None  # Adam on the alphas (Peng 3e-4, PV-NAS 1e-3)
     search_arch_weight_decay: float | None = None  # the alphas' Adam weight decay (Peng 1e-3, PV-NAS 0)
     search_warmup_epochs: int = 0  # weight-only epochs before the alphas move
+    search_step_epochs: int | None = None  # the step schedule's period (PV-NAS's; None: a quarter of the epochs)
     search_draws: int = 1  # TSN draws of every video per search epoch
     search_batch_size: int | None = None  # the search's clips per batch (None: batch_size, which retraining reads)
     cache_clips: bool = False  # decode each video once, keep the frames in memory
@@ -165,8 +166,11 @@ PROFILES: dict[str, Profile] = {
     # 07's retraining of four contenders x three seeds, 598 s); gpu and paper cells run for hours: no limit there
     "ci": Profile(name="ci", **{**TEACHING, **CI_SEARCH}, probe_epochs=12, search_epochs=8, search_warmup_epochs=3,
                   retrain_epochs=2, pvnas_live_epochs=2, pvnas_retrain_ks=(1,), cell_timeout_s=600),
+    # default's step schedule (its PV-NAS search) decays once, after 8 of 16 epochs: a quarter (4) would decay before
+    # its alphas leave the 5-epoch warm-up (PV-NAS one-level: 0.98, 0.44, 0.76 against 0.41, 0.28; recipe.py
+    # pvnas-one-level-step-*)
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=16, search_warmup_epochs=5,
-                       retrain_epochs=8, cell_timeout_s=3000),
+                       search_step_epochs=8, retrain_epochs=8, cell_timeout_s=3000),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -229,6 +233,10 @@ def _validate(p: Profile) -> Profile:
     if p.cell_timeout_s is not None and (not isinstance(p.cell_timeout_s, int) or p.cell_timeout_s < 1):
         raise ValueError(f"profile {p.name!r}: cell_timeout_s must be None or a positive integer (seconds), "
                          f"got {p.cell_timeout_s!r}")  # fmt: skip
+    if p.search_step_epochs is not None and (not isinstance(p.search_step_epochs, int)
+                                             or isinstance(p.search_step_epochs, bool) or p.search_step_epochs < 1):
+        raise ValueError(f"profile {p.name!r}: search_step_epochs must be None or a positive integer (epochs between "
+                         f"the step schedule's decays), got {p.search_step_epochs!r}")  # fmt: skip
     if p.num_workers < 0:
         raise ValueError(f"profile {p.name!r}: num_workers must be >= 0, got {p.num_workers!r}")
     if p.dataset == "embedded":

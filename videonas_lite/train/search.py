@@ -134,9 +134,10 @@ class SearchConfig(runtime.OnDevice):
     def from_profile(cls, profile: Profile, space: str = "peng", order: str = "first", **overrides) -> SearchConfig:
         """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, recipe).
 
-        An ``epochs`` override keeps the profile's warm-up as the same share of the epochs (rounded). A pvnas
-        search takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile: PV-NAS's 80 epochs, 32
-        clips); otherwise the batch is ``search_batch_size`` where set (``ci``: 32), else ``batch_size``.
+        An ``epochs`` override keeps the profile's warm-up, and its step period where set, as the same share of the
+        epochs (rounded). A pvnas search takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile:
+        PV-NAS's 80 epochs, 32 clips); otherwise the batch is ``search_batch_size`` where set (``ci``: 32), else
+        ``batch_size``.
         """
         pvnas = space == "pvnas"
         epochs = profile.pvnas_search_epochs if pvnas and profile.pvnas_search_epochs else profile.search_epochs
@@ -149,7 +150,7 @@ class SearchConfig(runtime.OnDevice):
             crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
             plan=profile.peng_plan if space == "peng" else None, weight_lr=profile.search_weight_lr,
             arch_lr=profile.search_arch_lr, arch_weight_decay=profile.search_arch_weight_decay,
-            warmup_epochs=profile.search_warmup_epochs,
+            warmup_epochs=profile.search_warmup_epochs, step_epochs=profile.search_step_epochs,
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
             scale_jitter=profile.pvnas_scale_jitter if pvnas and profile.pvnas_scale_jitter else profile.scale_jitter,
             split=profile.split, num_workers=profile.num_workers,
@@ -160,6 +161,8 @@ class SearchConfig(runtime.OnDevice):
         if overrides.get("epochs") is not None and "warmup_epochs" not in overrides:
             share = profile.search_warmup_epochs / epochs
             settings["warmup_epochs"] = min(round(share * settings["epochs"]), settings["epochs"] - 1)
+        if overrides.get("epochs") is not None and overrides.get("step_epochs") is None and settings["step_epochs"]:
+            settings["step_epochs"] = max(1, round(profile.search_step_epochs / epochs * settings["epochs"]))
         return cls(**settings)
 
 
