@@ -50,6 +50,12 @@ def test_search_without_zero_holds_it_at_0_and_counts_seven_ops(tiny_dataset, tm
     for kind, rows in last["alpha_softmax"].items():
         assert all(row[-1] == 0 and abs(sum(row) - 1) < 1e-5 for row in rows), kind  # Zero is Peng's last op
     assert "(2/|O| = 0.286)" in capsys.readouterr().out
+    # default holds Zero out of its peng search (Profile.peng_zero_op); --zero puts it back, as the papers search
+    default = ["search", "--profile", "default", "--data", str(tiny_dataset), "--epochs", "2", "--batch-size", "2"]
+    assert main([*default, "--out", str(tmp_path / "default")]) == 0
+    assert "(2/|O| = 0.286)" in capsys.readouterr().out
+    assert main([*default, "--zero", "--out", str(tmp_path / "with-zero")]) == 0
+    assert "(2/|O| = 0.250)" in capsys.readouterr().out
 
 
 def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, capsys):
@@ -68,6 +74,7 @@ def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, c
 
 
 REFERENCE_RUN = Path(__file__).parents[1] / "benchmarks" / "results" / "reference-search"
+REFERENCE_LAST = len(json.loads((REFERENCE_RUN / "records.json").read_text())["records"]) - 1  # its last epoch
 
 
 def test_derive_the_reference_run(tmp_path, capsys):
@@ -76,12 +83,13 @@ def test_derive_the_reference_run(tmp_path, capsys):
 
     assert main(["derive", "--run", str(REFERENCE_RUN), "--out", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out.strip()
-    assert "\n" not in out and out.startswith(f"peng genotype of {REFERENCE_RUN} epoch 23: 2 cells (normal, reduce)")
+    assert "\n" not in out
+    assert out.startswith(f"peng genotype of {REFERENCE_RUN} epoch {REFERENCE_LAST}: 2 cells (normal, reduce)")
     assert out.endswith(f"wrote genotype.json, cell_normal.svg, cell_reduce.svg to {tmp_path / 'd'}")
     records = json.loads((REFERENCE_RUN / "records.json").read_text())["records"]
     genotype = Genotype.load(tmp_path / "d" / "genotype.json")
     assert genotype == Genotype.from_record(records[-1]["genotype"])
-    assert genotype.provenance["epoch"] == 23 and genotype.provenance["read"] == "records.json"
+    assert genotype.provenance["epoch"] == REFERENCE_LAST and genotype.provenance["read"] == "records.json"
     assert all((tmp_path / "d" / f"cell_{k}.svg").read_text().lstrip().startswith("<?xml") for k in genotype)
 
 
@@ -119,7 +127,7 @@ def _broken_runs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "not-records": (runs["not-records"], "records.json: records: expected a non-empty array of per-epoch objects"),
         "bad-weights": (runs["bad-weights"], "records.json: records[0].alpha_softmax.reduce: expected an edges x 8"),
         "bad-ckpt": (runs["bad-ckpt"], f"{runs['bad-ckpt'] / 'checkpoint.pt'}: not a checkpoint of a search run"),
-        "epoch": (REFERENCE_RUN, "records.json: epoch: no record of epoch 99 (epochs 0..23)"),
+        "epoch": (REFERENCE_RUN, f"records.json: epoch: no record of epoch 99 (epochs 0..{REFERENCE_LAST})"),
     }
 
 

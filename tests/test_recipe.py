@@ -202,9 +202,10 @@ def test_profiles_reach_the_search():
         c = SearchConfig.from_profile(p)
         assert (c.short_side, c.scale_jitter, c.split, c.num_workers, c.cache, c.draws) == (
             p.decode_short_side, p.scale_jitter, p.split, p.num_workers, p.cache_clips, p.search_draws)  # fmt: skip
-        assert (c.plan, c.weight_lr, c.arch_lr, c.arch_weight_decay, c.warmup_epochs, c.step_epochs) == (
+        assert (c.plan, c.weight_lr, c.arch_lr, c.arch_weight_decay, c.warmup_epochs, c.step_epochs, c.zero_op) == (
             p.peng_plan, p.search_weight_lr, p.search_arch_lr, p.search_arch_weight_decay,
-            p.search_warmup_epochs, p.search_step_epochs)  # fmt: skip
+            p.search_warmup_epochs, p.search_step_epochs, p.peng_zero_op)  # fmt: skip
+        assert SearchConfig.from_profile(p, "pvnas", "one-level").zero_op, "PV-NAS searches keep Zero"
     paper = SearchConfig.from_profile(get_profile("paper"))
     assert (paper.plan, paper.weight_lr, paper.arch_lr, paper.arch_weight_decay, paper.warmup_epochs, paper.draws) == (
         "nrr", None, None, None, 0, 1)  # fmt: skip
@@ -214,7 +215,10 @@ def test_the_step_period_reaches_the_schedule_and_scales_with_the_epochs():
     """default's PV-NAS search decays the weights' lr after 8 of its 16 epochs, not after a quarter (README)."""
     profile = get_profile("default")
     config = SearchConfig.from_profile(profile, "pvnas", "one-level")
-    assert (config.epochs, config.step_epochs, search_optim(config).step_epochs) == (16, 8, 8)
+    # its own 16 epochs (pvnas_search_epochs) keep the shares of the peng search's 24: 8 frozen, x0.1 after 12
+    assert (profile.search_epochs, profile.search_warmup_epochs, profile.search_step_epochs) == (24, 8, 12)
+    assert (config.epochs, config.warmup_epochs) == (16, 5)
+    assert (config.step_epochs, search_optim(config).step_epochs) == (8, 8)
     _, sgd, _, schedule = build_search(config, 8, torch.device("cpu"))
     rates = []
     for _ in range(config.epochs):
@@ -224,6 +228,7 @@ def test_the_step_period_reaches_the_schedule_and_scales_with_the_epochs():
     assert rates == pytest.approx([0.1] * 8 + [0.01] * 8)
     # an epochs override keeps the period's share, as it keeps the warm-up's; an explicit period wins
     assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=32).step_epochs == 16
+    assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=32).warmup_epochs == 11
     assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=2).step_epochs == 1
     assert SearchConfig.from_profile(profile, "pvnas", "one-level", epochs=32, step_epochs=4).step_epochs == 4
     # unset (ci, paper): a quarter of the epochs, the paper's 20 of 80

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from videonas_lite.nas.genotype import derive_cell
+from videonas_lite.nas.genotype import PARAMETER_FREE, derive_cell
 from videonas_lite.train.search import SearchConfig, run_search
 from videonas_lite.viz import alphas
 from videonas_lite.viz.records import alpha_history, known_op_names, parameter_free_mass
@@ -82,6 +82,28 @@ def test_heatmap_has_fixed_colour_limits_and_op_names_as_columns():
     relative = alphas.plot_alphas(history, scale="relative")
     lo, hi = relative.axes[0].get_images()[0].get_clim()
     assert lo == -hi and hi == pytest.approx(np.abs(history.weights["normal"] - 1 / 8).max())
+    plt.close("all")
+
+
+def test_a_search_without_zero_is_drawn_against_uniform_over_the_other_seven():
+    """zero_op=False holds Zero's column at 0: uniform is 1/7, and the relative heatmap leaves that column blank."""
+    records = hand_records()
+    zero = PENG.index("Zero")
+    for r in records:
+        for rows in r["alpha_softmax"].values():
+            for row in rows:
+                row[zero] = 0.0
+                total = sum(row)
+                row[:] = [w / total for w in row]
+    history = alpha_history(records)
+    image = alphas.plot_alphas(history, scale="relative", epoch=2).axes[0].get_images()[0]
+    values = np.asarray(image.get_array().filled(np.nan), dtype=float)
+    live = [k for k in range(len(PENG)) if k != zero]
+    assert np.isnan(values[:, zero]).all()
+    assert np.allclose(values[:, live], history.weights["normal"][2][:, live] - 1 / 7)
+    assert image.get_clim()[1] == pytest.approx(np.abs(history.weights["normal"][..., live] - 1 / 7).max())
+    free = [n for n in PENG if n != "Zero" and n in PARAMETER_FREE]
+    assert alphas._uniform_free(history, "normal") == pytest.approx(len(free) / 7)
     plt.close("all")
 
 

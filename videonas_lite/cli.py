@@ -173,7 +173,7 @@ def _search(args: argparse.Namespace) -> int:
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
         difference=args.difference, device=args.device, sharpness_clips=args.sharpness, early_stop=args.early_stop,
-        exclude_videos=tuple(bad), zero_op=False if args.no_zero else None,
+        exclude_videos=tuple(bad), zero_op=args.zero,
     )  # fmt: skip
     _set_threads(profile, config.torch_device())
     try:
@@ -407,8 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--device", choices=DEVICES, default=None, help="default: the profile's")
     q.add_argument("--batch-size", type=int, default=None, help=global_batch)
-    q.add_argument("--no-zero", action="store_true",
-                   help="hold Zero's weight at 0 in every mixed edge (an experiment: both papers search with Zero)")
+    q.add_argument("--zero", action=argparse.BooleanOptionalAction, default=None,
+                   help="Zero in every mixed edge (both papers) or, with --no-zero, its weight held at 0 (default: the "
+                   "profile's; default holds it out of its peng search)")
     q.add_argument("--sharpness", type=int, default=None, metavar="CLIPS",
                    help="record the dominant eigenvalue of the alpha Hessian on CLIPS clips every epoch (Zela 2020)")
     q.add_argument("--early-stop", type=int, default=None, metavar="K",

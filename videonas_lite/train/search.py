@@ -134,13 +134,18 @@ class SearchConfig(runtime.OnDevice):
     def from_profile(cls, profile: Profile, space: str = "peng", order: str = "first", **overrides) -> SearchConfig:
         """The search a :class:`~videonas_lite.profiles.Profile` asks for (its epochs, batch, clip, recipe).
 
-        An ``epochs`` override keeps the profile's warm-up, and its step period where set, as the same share of the
-        epochs (rounded). A pvnas search takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile:
-        PV-NAS's 80 epochs, 32 clips); otherwise the batch is ``search_batch_size`` where set (``ci``: 32), else
-        ``batch_size``.
+        The warm-up, and the step period where set, are shares of the profile's ``search_epochs``: a search of
+        another length (an ``epochs`` override, or ``pvnas_search_epochs``) keeps them (rounded). A pvnas search
+        takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile: PV-NAS's 80 epochs, 32 clips;
+        ``default``: 16 epochs); otherwise the batch is ``search_batch_size`` where set (``ci``: 32), else
+        ``batch_size``. ``peng_zero_op`` reaches the peng space only (PV-NAS searches keep ``Zero``).
         """
         pvnas = space == "pvnas"
         epochs = profile.pvnas_search_epochs if pvnas and profile.pvnas_search_epochs else profile.search_epochs
+        # the warm-up and the step period are shares of the profile's search_epochs, kept for any other length
+        share = epochs / profile.search_epochs
+        warmup = min(round(profile.search_warmup_epochs * share), epochs - 1)
+        step = profile.search_step_epochs and max(1, round(profile.search_step_epochs * share))
         settings = dict(
             space=space, order=order, epochs=epochs,
             batch_size=(profile.pvnas_batch_size if pvnas and profile.pvnas_batch_size
@@ -150,7 +155,7 @@ class SearchConfig(runtime.OnDevice):
             crop_size=profile.crop_size, seed=profile.seed, device=profile.device,
             plan=profile.peng_plan if space == "peng" else None, weight_lr=profile.search_weight_lr,
             arch_lr=profile.search_arch_lr, arch_weight_decay=profile.search_arch_weight_decay,
-            warmup_epochs=profile.search_warmup_epochs, step_epochs=profile.search_step_epochs,
+            warmup_epochs=warmup, step_epochs=step, zero_op=profile.peng_zero_op if space == "peng" else True,
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
             scale_jitter=profile.pvnas_scale_jitter if pvnas and profile.pvnas_scale_jitter else profile.scale_jitter,
             split=profile.split, num_workers=profile.num_workers,
@@ -159,10 +164,11 @@ class SearchConfig(runtime.OnDevice):
             settings["draws"] = max(1, profile.search_draws // 2)
         settings.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("epochs") is not None and "warmup_epochs" not in overrides:
-            share = profile.search_warmup_epochs / epochs
+            share = profile.search_warmup_epochs / profile.search_epochs
             settings["warmup_epochs"] = min(round(share * settings["epochs"]), settings["epochs"] - 1)
         if overrides.get("epochs") is not None and overrides.get("step_epochs") is None and settings["step_epochs"]:
-            settings["step_epochs"] = max(1, round(profile.search_step_epochs / epochs * settings["epochs"]))
+            period = profile.search_step_epochs / profile.search_epochs
+            settings["step_epochs"] = max(1, round(period * settings["epochs"]))
         return cls(**settings)
 
 

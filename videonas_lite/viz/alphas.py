@@ -135,9 +135,16 @@ def plot_parameter_free(records: Sequence[Mapping] | str | os.PathLike) -> Figur
     return fig
 
 
+def _live_ops(weights: np.ndarray) -> np.ndarray:
+    """Which op columns of an ``(epochs, edges, ops)`` history weigh anything: a search with ``zero_op=False``
+    holds ``Zero`` at exactly 0, so uniform is ``1/|O|`` over the others (``genotype.mixed_op_count``)."""
+    return (weights != 0).any(axis=(0, 1))
+
+
 def _uniform_free(history: AlphaHistory, kind: str) -> float:
-    """The mass uniform weights put on parameter-free ops: ``#free ops / |O|``."""
-    return float(np.mean([name in PARAMETER_FREE for name in history.op_names[kind]]))
+    """The mass uniform weights put on parameter-free ops: ``#free ops / |O|``, over the ops that can weigh."""
+    live = _live_ops(history.weights[kind])
+    return float(np.mean([name in PARAMETER_FREE for name, on in zip(history.op_names[kind], live, strict=True) if on]))
 
 
 def _limits(history: AlphaHistory, scale: str) -> dict[str, tuple[float, float]]:
@@ -146,14 +153,19 @@ def _limits(history: AlphaHistory, scale: str) -> dict[str, tuple[float, float]]
         return {kind: (0.0, 1.0) for kind in history.kinds}
     out = {}
     for kind, w in history.weights.items():
-        dev = float(np.abs(w - 1.0 / w.shape[2]).max()) or 1e-6
+        live = _live_ops(w)
+        dev = float(np.abs(w[..., live] - 1.0 / live.sum()).max()) or 1e-6
         out[kind] = (-dev, dev)
     return out
 
 
 def _values(history: AlphaHistory, kind: str, index: int, scale: str) -> np.ndarray:
+    """One epoch's weights, or their distance from uniform; a held-out op (always 0) is blank (NaN) in the latter."""
     w = history.weights[kind][index]
-    return w if scale == "absolute" else w - 1.0 / w.shape[1]
+    if scale == "absolute":
+        return w
+    live = _live_ops(history.weights[kind])
+    return np.where(live, w - 1.0 / live.sum(), np.nan)
 
 
 def _alpha_figure(history: AlphaHistory, scale: str, pyplot: bool = True) -> tuple[Figure, list, object]:
