@@ -1,6 +1,6 @@
 """A longer reference search of the default recipe, committed so a class without time can replay it.
 
-    .venv/bin/python benchmarks/reference_search.py --epochs 24
+    .venv/bin/python benchmarks/reference_search.py --epochs 40
 
 writes ``benchmarks/results/reference-search/`` (``checkpoint.pt`` and ``records.json``). Its
 ``records.json`` is ``{"provenance": {command, commit, wall_s, machine, config}, "records": [...]}``;
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default")
     parser.add_argument("--space", default="peng")
     parser.add_argument("--order", default="first")
-    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)

@@ -74,7 +74,11 @@ def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, c
 
 
 REFERENCE_RUN = Path(__file__).parents[1] / "benchmarks" / "results" / "reference-search"
-REFERENCE_LAST = len(json.loads((REFERENCE_RUN / "records.json").read_text())["records"]) - 1  # its last epoch
+
+
+def reference_last() -> int:
+    """The committed reference search's last epoch (its records.json: ``{"provenance", "records"}``)."""
+    return len(json.loads((REFERENCE_RUN / "records.json").read_text())["records"]) - 1
 
 
 def test_derive_the_reference_run(tmp_path, capsys):
@@ -84,12 +88,12 @@ def test_derive_the_reference_run(tmp_path, capsys):
     assert main(["derive", "--run", str(REFERENCE_RUN), "--out", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out.strip()
     assert "\n" not in out
-    assert out.startswith(f"peng genotype of {REFERENCE_RUN} epoch {REFERENCE_LAST}: 2 cells (normal, reduce)")
+    assert out.startswith(f"peng genotype of {REFERENCE_RUN} epoch {reference_last()}: 2 cells (normal, reduce)")
     assert out.endswith(f"wrote genotype.json, cell_normal.svg, cell_reduce.svg to {tmp_path / 'd'}")
     records = json.loads((REFERENCE_RUN / "records.json").read_text())["records"]
     genotype = Genotype.load(tmp_path / "d" / "genotype.json")
     assert genotype == Genotype.from_record(records[-1]["genotype"])
-    assert genotype.provenance["epoch"] == REFERENCE_LAST and genotype.provenance["read"] == "records.json"
+    assert genotype.provenance["epoch"] == reference_last() and genotype.provenance["read"] == "records.json"
     assert all((tmp_path / "d" / f"cell_{k}.svg").read_text().lstrip().startswith("<?xml") for k in genotype)
 
 
@@ -127,7 +131,7 @@ def _broken_runs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "not-records": (runs["not-records"], "records.json: records: expected a non-empty array of per-epoch objects"),
         "bad-weights": (runs["bad-weights"], "records.json: records[0].alpha_softmax.reduce: expected an edges x 8"),
         "bad-ckpt": (runs["bad-ckpt"], f"{runs['bad-ckpt'] / 'checkpoint.pt'}: not a checkpoint of a search run"),
-        "epoch": (REFERENCE_RUN, f"records.json: epoch: no record of epoch 99 (epochs 0..{REFERENCE_LAST})"),
+        "epoch": (REFERENCE_RUN, f"records.json: epoch: no record of epoch 99 (epochs 0..{reference_last()})"),
     }
 
 
