@@ -6,7 +6,9 @@ this folder first on Python's path); not part of the package.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -80,3 +82,18 @@ def code_version() -> dict:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def record_result(path: Path, name: str, result: dict) -> None:
+    """Add ``result`` to the JSON results file ``path`` under ``name`` (replacing an entry of that name).
+
+    Read, updated and replaced atomically under an exclusive lock (``path`` with ``.lock``), so that runs going in
+    parallel, one per core, cannot drop each other's entries: two searches finishing together once did.
+    """
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results[name] = result
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1) + "\n")
+        tmp.replace(path)

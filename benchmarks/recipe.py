@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from harness import cpu_model
+from harness import cpu_model, record_result
 
 from videonas_lite.data.synthetic import FACTORS, SynthConfig, ensure_dataset
 from videonas_lite.nas.genotype import kept_op_weights, mixed_op_count
@@ -227,8 +227,25 @@ EXPERIMENTS: dict[str, dict] = {
            else "x0.1 every 4 epochs (a quarter: the control, the profile's period until 2026-12-02)")
         + (f", search seed {s}" if s else ""), "data": DEFAULT.synth_config(),
         "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level", seed=s,
-                                                               step_epochs=period))}
+                                                               step_epochs=period, arch_lr=2e-2))}
        for period in (4, 8, 16) for s in (0, 1, 2)},
+    # PV-NAS one-level's kept edges (issue 8): the spatial cells' alphas stay near uniform (the training loss barely
+    # depends on which spatial op an edge holds at 16 px, and its gradient fades once the weights fit). Adam's
+    # step is the lr whatever the gradient's size: do larger alpha lrs make the spatial edges decide in 16 epochs?
+    **{f"pvnas-one-level-arch-lr-{lr}{'-seed' + str(s) if s else ''}": {
+        "lever": "PV-NAS alpha lr", "setting": f"the default profile's PV-NAS one-level search, alpha lr {lr} (the "
+        f"profile's 2e-2){', search seed ' + str(s) if s else ''}", "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level", seed=s,
+                                                               arch_lr=float(lr)))}
+       for lr in ("5e-2", "1e-1") for s in (0, 1, 2)},
+    # the misses left at alpha lr 1e-1 and 5e-2 were edges into node 0 whose Zero weighed most (0.55-0.70): the
+    # case that made the Peng search hold Zero out. The same for PV-NAS:
+    **{f"pvnas-one-level-arch-lr-1e-1-no-zero{'-seed' + str(s) if s else ''}": {
+        "lever": "PV-NAS alpha lr", "setting": "the default profile's PV-NAS one-level search, alpha lr 1e-1, Zero's "
+        f"weight held at 0{', search seed ' + str(s) if s else ''}", "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level", seed=s, arch_lr=1e-1,
+                                                               zero_op=False))}
+       for s in (0, 1, 2)},
     # appearance mode under the default profile's search since 2026-12-02's fourth session (Zero held out, 24 epochs)
     **{f"appearance-default{'-seed' + str(s) if s else ''}": {
         "lever": "data", "setting": "appearance mode, the default profile's search (Zero held out, 24 epochs, 8 frozen)"
@@ -379,14 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, spec in todo.items():
         print(f"{name}: {spec['setting']}", flush=True)
         r = run(name, spec)
-        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # read late: runs may go in parallel
-        results[name] = r
+        record_result(RESULTS, name, r)
         print(
             f"  {r['wall_s']} s; alpha-half accuracy per epoch {[e['val_acc'] for e in r['epochs']]}; "
             f"2x/3x chance at {r['seconds_to_2x_chance']} / {r['seconds_to_3x_chance']} s",
             flush=True,
         )
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 

@@ -206,6 +206,8 @@ def test_profiles_reach_the_search():
             p.peng_plan, p.search_weight_lr, p.search_arch_lr, p.search_arch_weight_decay,
             p.search_warmup_epochs, p.search_step_epochs, p.peng_zero_op)  # fmt: skip
         assert SearchConfig.from_profile(p, "pvnas", "one-level").zero_op, "PV-NAS searches keep Zero"
+        pvnas_lr = SearchConfig.from_profile(p, "pvnas", "one-level").arch_lr
+        assert pvnas_lr == (p.pvnas_arch_lr or p.search_arch_lr), "a PV-NAS search's alpha lr is pvnas_arch_lr"
     paper = SearchConfig.from_profile(get_profile("paper"))
     assert (paper.plan, paper.weight_lr, paper.arch_lr, paper.arch_weight_decay, paper.warmup_epochs, paper.draws) == (
         "nrr", None, None, None, 0, 1)  # fmt: skip
@@ -218,6 +220,7 @@ def test_the_step_period_reaches_the_schedule_and_scales_with_the_epochs():
     # its own 16 epochs (pvnas_search_epochs) keep the shares of the peng search's 24: 8 frozen, x0.1 after 12
     assert (profile.search_epochs, profile.search_warmup_epochs, profile.search_step_epochs) == (24, 8, 12)
     assert (config.epochs, config.warmup_epochs) == (16, 5)
+    assert (config.arch_lr, SearchConfig.from_profile(profile).arch_lr) == (0.1, 0.02)  # PV-NAS's own alpha lr
     assert (config.step_epochs, search_optim(config).step_epochs) == (8, 8)
     _, sgd, _, schedule = build_search(config, 8, torch.device("cpu"))
     rates = []

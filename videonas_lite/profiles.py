@@ -78,9 +78,11 @@ class Profile:
     retrain_channels: int | None = None  # initial channels of the derived network (Peng 8, PV-NAS 64)
     retrain_drop_path: float | None = None  # drop-path probability (Peng 0, PV-NAS 0.1)
     retrain_dropout: float | None = None  # dropout before the classifier (Peng 0, PV-NAS 0.4)
+    retrain_draws: int | None = None  # TSN draws of every training video per retraining epoch (None: search_draws)
     # PV-NAS's own values where they differ from the shared fields above (None: the shared field); only the
     # paper profile sets them, so that one profile runs each paper as written (its shared fields: Peng's)
     pvnas_search_epochs: int | None = None  # PV-NAS Sec. 4.2.1: 80
+    pvnas_arch_lr: float | None = None  # Adam on a PV-NAS search's alphas (None: search_arch_lr, else PV-NAS's 1e-3)
     pvnas_batch_size: int | None = None  # the search's clips per batch (PV-NAS: 32 per GPU)
     pvnas_scale_jitter: tuple[int, int] | None = None  # the search's short-side range (PV-NAS: [128, 164])
     pvnas_retrain_batch_size: int | None = None  # PV-NAS Sec. 4.2.2: 8 clips per GPU
@@ -173,10 +175,12 @@ PROFILES: dict[str, Profile] = {
     # (recipe.py default-no-zero-24-epochs*, default-with-zero-24-epochs; README). Its PV-NAS search keeps Zero and
     # 16 epochs (pvnas_search_epochs; warm-up and step period keep their shares: 5 frozen, x0.1 after 8): a quarter
     # would decay before the alphas leave the warm-up (one-level: 0.98, 0.44, 0.76 against 0.41, 0.28;
-    # recipe.py pvnas-one-level-step-*)
+    # recipe.py pvnas-one-level-step-*). Its alphas take Adam lr 1e-1: at 2e-2 the spatial cells stayed near uniform
+    # (22, 17, 23 of 32 kept edges at 2/|O|), at 1e-1 31 and 29 of 32 (pvnas-one-level-arch-lr-*). Retraining reads
+    # one draw per video and epoch (retrain_draws), half the steps, so the series keeps its 20 minutes (issue 12)
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=24, search_warmup_epochs=8,
-                       search_step_epochs=12, peng_zero_op=False, pvnas_search_epochs=16, retrain_epochs=8,
-                       cell_timeout_s=3000),
+                       search_step_epochs=12, peng_zero_op=False, pvnas_search_epochs=16, pvnas_arch_lr=1e-1,
+                       retrain_epochs=8, retrain_draws=1, cell_timeout_s=3000),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -226,8 +230,10 @@ def _validate(p: Profile) -> Profile:
         raise ValueError(f"profile {p.name!r}: dataset must be 'embedded', 'ucf101' or 'hmdb51', got {p.dataset!r}")
     if p.split not in (1, 2, 3):
         raise ValueError(f"profile {p.name!r}: split must be 1, 2 or 3, got {p.split!r}")
-    if p.cpu_threads is not None and (not isinstance(p.cpu_threads, int) or p.cpu_threads < 1):
-        raise ValueError(f"profile {p.name!r}: cpu_threads must be None or a positive integer, got {p.cpu_threads!r}")
+    for name in ("retrain_draws", "cpu_threads"):
+        value = getattr(p, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"profile {p.name!r}: {name} must be None or a positive integer, got {value!r}")
     if p.pvnas_live_epochs is not None and (not isinstance(p.pvnas_live_epochs, int) or p.pvnas_live_epochs < 2):
         raise ValueError(f"profile {p.name!r}: pvnas_live_epochs must be None or an integer >= 2 (a warm-up epoch "
                          f"and one with the alphas moving), got {p.pvnas_live_epochs!r}")  # fmt: skip
@@ -265,7 +271,7 @@ def _validate(p: Profile) -> Profile:
                              f"got {p.search_warmup_epochs}")  # fmt: skip
     if set(p.peng_plan) - {"n", "r"} or not p.peng_plan:
         raise ValueError(f"profile {p.name!r}: peng_plan must be letters 'n' and 'r', got {p.peng_plan!r}")
-    for name in ("search_weight_lr", "search_arch_lr"):
+    for name in ("search_weight_lr", "search_arch_lr", "pvnas_arch_lr"):
         value = getattr(p, name)
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValueError(f"profile {p.name!r}: {name} must be None or a positive number, got {value!r}")
