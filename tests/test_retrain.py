@@ -203,11 +203,3 @@ def test_a_full_disk_mid_run_keeps_the_last_good_checkpoint(tiny_dataset, tmp_pa
     resumed = run_retrain(CONFIG, GENOTYPE, tiny_dataset, tmp_path / "run", resume=True, progress=False)
     assert [r["epoch"] for r in resumed] == [0, 1, 2]
 
-
-def test_retrain_draws_reach_the_retraining():
-    default, ci = get_profile("default"), get_profile("ci")
-    assert RetrainConfig.from_profile(default).draws == default.retrain_draws == 1  # the series' 20 minutes
-    assert RetrainConfig.from_profile(default, "pvnas", k=2).draws == 1
-    assert ci.retrain_draws is None and RetrainConfig.from_profile(ci).draws == ci.search_draws == 2
-    with pytest.raises(ValueError, match="retrain_draws must be None or a positive integer, got 0"):
-        get_profile("default", retrain_draws=0)

@@ -78,7 +78,6 @@ class Profile:
     retrain_channels: int | None = None  # initial channels of the derived network (Peng 8, PV-NAS 64)
     retrain_drop_path: float | None = None  # drop-path probability (Peng 0, PV-NAS 0.1)
     retrain_dropout: float | None = None  # dropout before the classifier (Peng 0, PV-NAS 0.4)
-    retrain_draws: int | None = None  # TSN draws of every training video per retraining epoch (None: search_draws)
     # PV-NAS's own values where they differ from the shared fields above (None: the shared field); only the
     # paper profile sets them, so that one profile runs each paper as written (its shared fields: Peng's)
     pvnas_search_epochs: int | None = None  # PV-NAS Sec. 4.2.1: 80
@@ -176,11 +175,10 @@ PROFILES: dict[str, Profile] = {
     # 16 epochs (pvnas_search_epochs; warm-up and step period keep their shares: 5 frozen, x0.1 after 8): a quarter
     # would decay before the alphas leave the warm-up (one-level: 0.98, 0.44, 0.76 against 0.41, 0.28;
     # recipe.py pvnas-one-level-step-*). Its alphas take Adam lr 1e-1: at 2e-2 the spatial cells stayed near uniform
-    # (22, 17, 23 of 32 kept edges at 2/|O|), at 1e-1 31 and 29 of 32 (pvnas-one-level-arch-lr-*). Retraining reads
-    # one draw per video and epoch (retrain_draws), half the steps, so the series keeps its 20 minutes (issue 12)
+    # (22, 17, 23 of 32 kept edges at 2/|O|), at 1e-1 31, 29, 29 of 32 (pvnas-one-level-arch-lr-*)
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=24, search_warmup_epochs=8,
                        search_step_epochs=12, peng_zero_op=False, pvnas_search_epochs=16, pvnas_arch_lr=1e-1,
-                       retrain_epochs=8, retrain_draws=1, cell_timeout_s=3000),
+                       retrain_epochs=8, cell_timeout_s=3000),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -230,7 +228,7 @@ def _validate(p: Profile) -> Profile:
         raise ValueError(f"profile {p.name!r}: dataset must be 'embedded', 'ucf101' or 'hmdb51', got {p.dataset!r}")
     if p.split not in (1, 2, 3):
         raise ValueError(f"profile {p.name!r}: split must be 1, 2 or 3, got {p.split!r}")
-    for name in ("retrain_draws", "cpu_threads"):
+    for name in ("cpu_threads",):
         value = getattr(p, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"profile {p.name!r}: {name} must be None or a positive integer, got {value!r}")

@@ -150,8 +150,7 @@ class RetrainConfig(runtime.OnDevice):
             space=space, batch_size=batch, num_segments=profile.num_segments,
             frames_per_segment=profile.frames_per_segment, crop_size=profile.crop_size,
             short_side=profile.decode_short_side, scale_jitter=jitter, cache=profile.cache_clips,
-            draws=profile.retrain_draws or profile.search_draws, split=profile.split, num_workers=profile.num_workers,
-            seed=profile.seed,
+            draws=profile.search_draws, split=profile.split, num_workers=profile.num_workers, seed=profile.seed,
             device=profile.device,
         )  # fmt: skip
         fields = {f.name for f in dataclasses.fields(cls)}
