@@ -38,11 +38,9 @@ def _as_2d(x: torch.Tensor) -> bool:
 def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), groups: int = 1) -> torch.Tensor:
     """``F.conv3d(x, weight, None, stride, padding, dilation, groups)``, as a 2D conv when it can be."""
     kt, kh, kw = weight.shape[2:]
-    if (kt, kh, kw) == (1, 1, 1) and max(stride) > 1 and max(padding) == 0:
-        x, stride = _subsample(x, stride), (1, 1, 1)
-    if _dilation_equals_stride(weight, stride, padding, dilation):
-        x = _subsample(x, stride)
-        stride, dilation, padding = (1, 1, 1), (1, 1, 1), tuple(k // 2 for k in weight.shape[2:])
+    unstrided = on_subsample(weight, stride, padding, dilation)
+    if unstrided is not None:
+        x, (stride, padding, dilation) = subsample(x, stride), unstrided
     spatial = _as_2d(x) and kt == 1 and stride[0] == 1 and padding[0] == 0
     temporal = _as_2d(x) and kh == kw == 1 and stride[1:] == (1, 1) and padding[1:] == (0, 0)
     if spatial:
@@ -55,7 +53,20 @@ def conv3d(x, weight, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1), g
     return F.conv3d(x, weight, None, stride, padding, dilation, groups)
 
 
-def _subsample(x: torch.Tensor, stride) -> torch.Tensor:
+def on_subsample(weight: torch.Tensor, stride, padding, dilation) -> tuple | None:
+    """``(stride, padding, dilation)`` of the conv of :func:`subsample` ``(x, stride)`` that equals this conv of ``x``.
+
+    None where there is none. Two strided convs are such convs: a 1x1x1 conv (it reads every ``s``-th pixel) and a
+    'same'-padded conv whose dilation equals its stride (:func:`_dilation_equals_stride`).
+    """
+    if tuple(weight.shape[2:]) == (1, 1, 1) and max(stride) > 1 and max(padding) == 0:
+        return (1, 1, 1), (0, 0, 0), tuple(dilation)
+    if _dilation_equals_stride(weight, stride, padding, dilation):
+        return (1, 1, 1), tuple(k // 2 for k in weight.shape[2:]), (1, 1, 1)
+    return None
+
+
+def subsample(x: torch.Tensor, stride) -> torch.Tensor:
     """``x[:, :, ::st, ::sh, ::sw]``, copied in ``x``'s layout. A strided 1x1x1 conv is a 1x1x1 conv of it.
 
     The 1x1x1 case is computed that way because oneDNN's strided 1x1 weight-gradient kernel (in the torch that
@@ -80,12 +91,41 @@ def _dilation_equals_stride(weight: torch.Tensor, stride, padding, dilation) -> 
     return ok and max(stride) > 1
 
 
+def factorized_reduce_weight(even: torch.Tensor, odd: torch.Tensor) -> torch.Tensor:
+    """The ``1 x 2 x 2`` kernel that computes a factorized reduce's two 1x1x1 convs (``even``, ``odd``) as one conv.
+
+    Output channels ``[even; odd]``; the even weights sit at the window's top-left tap, the odd ones at its
+    bottom-right, zeros elsewhere (nas/ops.py's :class:`~videonas_lite.nas.ops.FactorizedReduce`).
+    """
+    return torch.cat([F.pad(even, (0, 1, 0, 1)), F.pad(odd, (1, 0, 1, 0))])
+
+
+def factorized_reduce(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The factorized reduce of ``x`` with a :func:`factorized_reduce_weight` (or several, concatenated).
+
+    A ``1 x 2 x 2`` window of stride ``1 x 2 x 2`` reads pixel ``(2i, 2j)`` at its top-left tap and ``(2i + 1,
+    2j + 1)`` at its bottom-right: the even grid and the odd grid, so one conv is both 1x1x1 strided convs and
+    the concatenation, with no copies of the two grids (their backward would fill a zero tensor of ``x``'s size
+    each). Four times the multiply-adds of the two 1x1x1 convs, three quarters of them by zeros; faster on the CPU
+    at the search networks' widths (benchmarks/search_step.py). An odd ``H`` or ``W`` is padded by one zero
+    pixel at the far edge, which is where the odd grid's last sample falls.
+    """
+    h, w = x.shape[3:]
+    if h % 2 or w % 2:
+        layout = CL3D if _as_2d(x) else torch.contiguous_format
+        x = F.pad(x, (0, w % 2, 0, h % 2)).contiguous(memory_format=layout)
+    return conv3d(x, weight, (1, 2, 2))
+
+
 CL_BN_MIN_CHANNELS = 8
 """From this many channels PyTorch's CPU batch norm is faster on a channels-last clip than two copies around it."""
 
 
-def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Affine-free BN with batch statistics (a search network's BN), fastest layout on the CPU.
+def batch_norm(x: torch.Tensor, eps: float = 1e-5, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """BN with batch statistics and no shift (a search network's BN), fastest layout on the CPU.
+
+    ``scale`` (one factor per channel, or None for 1) multiplies the normalised output in the same kernel: the
+    fused search cell (nas/fused.py) scales each edge's op output by its ``softmax(alpha)`` weight this way.
 
     PyTorch's CPU batch norm runs a channels-last clip from 8 channels (``CL_BN_MIN_CHANNELS``) faster, forward
     and backward, than the contiguous kernel with a copy each way; with 4 channels it is slower (batches of
@@ -95,8 +135,8 @@ def batch_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     paths against ``F.batch_norm``.
     """
     if x.is_cuda or not _as_2d(x) or x.is_contiguous() or x.shape[1] >= CL_BN_MIN_CHANNELS:
-        return F.batch_norm(x, None, None, training=True, eps=eps)
-    return F.batch_norm(x.contiguous(), None, None, training=True, eps=eps).contiguous(memory_format=CL3D)
+        return F.batch_norm(x, None, None, scale, training=True, eps=eps)
+    return F.batch_norm(x.contiguous(), None, None, scale, training=True, eps=eps).contiguous(memory_format=CL3D)
 
 
 AVG_CONV_MIN_ELEMENTS = 2**17

@@ -186,7 +186,9 @@ class FactorizedReduce(nn.Module):
     DARTS's strided skip, made correct for odd sizes: the odd grid is padded by one pixel at the far
     edge so both halves have ``ceil(H / 2)`` rows (DARTS's ``x[:, :, 1:, 1:]`` gives one row fewer).
     As in DARTS, only the (even, even) and (odd, odd) pixels are read: half the input never reaches
-    the output, and on odd sizes the last odd-grid sample is the zero padding.
+    the output, and on odd sizes the last odd-grid sample is the zero padding. Computed as one ``1 x 2 x 2``
+    conv of stride ``1 x 2 x 2`` that holds both convs' weights (:func:`~videonas_lite.nas.kernels.factorized_reduce`;
+    tests/test_ops.py checks it against the two grids).
     """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True):
@@ -196,9 +198,8 @@ class FactorizedReduce(nn.Module):
         self.bn = bn(c_out, affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(x)
-        odd = F.pad(x, (0, 1, 0, 1))[:, :, :, 1:, 1:]
-        return self.bn(torch.cat([self.conv_even(x), self.conv_odd(odd)], dim=1))
+        weight = kernels.factorized_reduce_weight(self.conv_even.weight, self.conv_odd.weight)
+        return self.bn(kernels.factorized_reduce(F.relu(x), weight))
 
 
 def skip(c: int, stride: int, affine: bool) -> nn.Module:
