@@ -106,9 +106,10 @@ def factorized_reduce(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     A ``1 x 2 x 2`` window of stride ``1 x 2 x 2`` reads pixel ``(2i, 2j)`` at its top-left tap and ``(2i + 1,
     2j + 1)`` at its bottom-right: the even grid and the odd grid, so one conv is both 1x1x1 strided convs and
     the concatenation, with no copies of the two grids (their backward would fill a zero tensor of ``x``'s size
-    each). Four times the multiply-adds of the two 1x1x1 convs, three quarters of them by zeros; faster on the CPU
-    at the search networks' widths (benchmarks/search_step.py). An odd ``H`` or ``W`` is padded by one zero
-    pixel at the far edge, which is where the odd grid's last sample falls.
+    each). Four times the multiply-adds of the two 1x1x1 convs, three quarters of them by zeros; 2.0-3.2x faster on one
+    CPU thread at the search networks' reduction shapes, forward and backward (README, "Speed").
+    An odd ``H`` or ``W`` is padded by one zero pixel at the far edge, which is where the odd grid's last sample
+    falls.
     """
     h, w = x.shape[3:]
     if h % 2 or w % 2:
