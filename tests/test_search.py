@@ -30,11 +30,14 @@ def test_derivation_of_a_hand_worked_cell():
     assert derive_cell(w, ("Zero", "A", "B"), nodes=2) == [("A", 0, 0), ("B", 1, 0), ("B", 1, 1), ("A", 2, 1)]
 
 
-@pytest.mark.parametrize("order", ["first", "second", "one-level"])
+@pytest.mark.parametrize("order", ["first", "second", "one-level", "one-level, cosine alpha lr"])
 def test_resume_after_an_interruption_is_bit_identical(tiny_dataset, tmp_path, order):
-    config = SearchConfig(**{**CONFIG.__dict__, "order": order})
+    cosine = order.endswith("cosine alpha lr")
+    config = SearchConfig(**{**CONFIG.__dict__, "order": order.split(",")[0], "arch_lr": 0.1,
+                             "arch_schedule": "cosine" if cosine else None})  # fmt: skip
     full = run_search(config, tiny_dataset, tmp_path / "full", progress=False)
     assert len(full) == 2 and json.loads((tmp_path / "full" / "records.json").read_text()) == full
+    assert [r["arch_lr"] for r in full] == ([0.1, 0.05] if cosine else [0.1, 0.1])  # epoch 1: (1 + cos(pi/2)) / 2
     assert all(0.0 <= r["val_acc"] <= 1.0 and r["train_loss"] > 0 for r in full)
 
     def stop_mid_second_epoch(epoch, step):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 
 import pytest
 import torch
 
 from videonas_lite.profiles import get_profile
-from videonas_lite.train.optim import PAPERS
+from videonas_lite.train.optim import PAPERS, arch_lr_at
 from videonas_lite.train.search import SearchConfig, build_search, describe_schedule, search_optim
 
 
@@ -39,3 +41,29 @@ def test_describe_schedule():
     assert describe_schedule(step, 80) == "step, 0.1 x0.1 every 20 epochs"
     with pytest.raises(ValueError, match="got 'linear'"):
         describe_schedule(dataclasses.replace(PAPERS["peng"], schedule="linear"), 5)
+
+
+def test_the_alphas_lr_is_constant_as_in_both_papers_or_cosine_over_the_epochs_they_move():
+    constant = dataclasses.replace(PAPERS["pvnas"], arch_lr=0.1)
+    assert {arch_lr_at(constant, e, 5, 16) for e in range(16)} == {0.1}
+    cosine = dataclasses.replace(constant, arch_schedule="cosine")
+    lrs = [arch_lr_at(cosine, e, 5, 16) for e in range(16)]
+    assert lrs[:6] == [0.1] * 6  # the warm-up (alphas frozen) and the first epoch they move take the full lr
+    assert lrs[10] == pytest.approx(0.1 * (1 + math.cos(math.pi * 5 / 11)) / 2)  # the 5th of 11 moving epochs
+    assert lrs[15] == pytest.approx(0.1 * (1 - math.cos(math.pi / 11)) / 2) and lrs[15] > 0  # the last still moves
+    assert all(a > b for a, b in itertools.pairwise(lrs[5:]))  # falls in every epoch the alphas move
+    with pytest.raises(ValueError, match="got 'linear'"):
+        arch_lr_at(dataclasses.replace(constant, arch_schedule="linear"), 0, 0, 4)
+
+
+def test_the_default_profile_anneals_its_pvnas_alphas_only():
+    default = get_profile("default")
+    assert search_optim(SearchConfig.from_profile(default, "pvnas", "one-level")).arch_schedule == "cosine"
+    assert search_optim(SearchConfig.from_profile(default, "peng", "first")).arch_schedule == "constant"
+    assert search_optim(SearchConfig.from_profile(get_profile("paper"), "pvnas", "one-level")).arch_schedule == (
+        "constant"
+    )  # PV-NAS's own
+    with pytest.raises(ValueError, match="arch_schedule must be None or one of"):
+        SearchConfig(arch_schedule="linear")
+    with pytest.raises(ValueError, match="pvnas_arch_schedule must be None, 'constant' or 'cosine', got 'step'"):
+        get_profile("default", pvnas_arch_schedule="step")

@@ -82,6 +82,7 @@ class Profile:
     # paper profile sets them, so that one profile runs each paper as written (its shared fields: Peng's)
     pvnas_search_epochs: int | None = None  # PV-NAS Sec. 4.2.1: 80
     pvnas_arch_lr: float | None = None  # Adam on a PV-NAS search's alphas (None: search_arch_lr, else PV-NAS's 1e-3)
+    pvnas_arch_schedule: str | None = None  # that lr over the search: None, "constant" (PV-NAS) or "cosine" (optim.py)
     pvnas_batch_size: int | None = None  # the search's clips per batch (PV-NAS: 32 per GPU)
     pvnas_scale_jitter: tuple[int, int] | None = None  # the search's short-side range (PV-NAS: [128, 164])
     pvnas_retrain_batch_size: int | None = None  # PV-NAS Sec. 4.2.2: 8 clips per GPU
@@ -175,10 +176,13 @@ PROFILES: dict[str, Profile] = {
     # 16 epochs (pvnas_search_epochs; warm-up and step period keep their shares: 5 frozen, x0.1 after 8): a quarter
     # would decay before the alphas leave the warm-up (one-level: 0.98, 0.44, 0.76 against 0.41, 0.28;
     # recipe.py pvnas-one-level-step-*). Its alphas take Adam lr 1e-1: at 2e-2 the spatial cells stayed near uniform
-    # (22, 17, 23 of 32 kept edges at 2/|O|), at 1e-1 31, 29, 29 of 32 (pvnas-one-level-arch-lr-*)
+    # (22, 17, 23 of 32 kept edges at 2/|O|), at 1e-1 31, 29, 29 of 32 (pvnas-one-level-arch-lr-*). That lr is
+    # cosine-annealed over the 11 epochs the alphas move: held constant, they swung by whole logits between epochs
+    # and the derived cell changed in every epoch (kept edges 30, 30, 28 of 32); annealed, it settled 1-3 epochs
+    # before the end (30, 31, 31; recipe.py --profile default --space pvnas --order one-level, README)
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=24, search_warmup_epochs=8,
                        search_step_epochs=12, peng_zero_op=False, pvnas_search_epochs=16, pvnas_arch_lr=1e-1,
-                       retrain_epochs=8, cell_timeout_s=3000),
+                       pvnas_arch_schedule="cosine", retrain_epochs=8, cell_timeout_s=3000),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -273,6 +277,9 @@ def _validate(p: Profile) -> Profile:
         value = getattr(p, name)
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValueError(f"profile {p.name!r}: {name} must be None or a positive number, got {value!r}")
+    if p.pvnas_arch_schedule not in (None, "constant", "cosine"):
+        raise ValueError(f"profile {p.name!r}: pvnas_arch_schedule must be None, 'constant' or 'cosine', "
+                         f"got {p.pvnas_arch_schedule!r}")  # fmt: skip
     wd = p.search_arch_weight_decay
     if wd is not None and not (isinstance(wd, int | float) and not isinstance(wd, bool) and wd >= 0):
         raise ValueError(f"profile {p.name!r}: search_arch_weight_decay must be None or a number >= 0, got {wd!r}")

@@ -8,10 +8,16 @@
   weight decay (the paper states none). README, "The papers' own settings", maps every number to its sentence.
   Sec. 3.3 explains the step schedule: under cosine annealing the alphas converge while the weights are
   still poor, and the search collapses onto parameter-free ops.
+
+Both papers hold the alphas' learning rate constant (``arch_schedule="constant"``). The ``default`` profile's
+PV-NAS search anneals it (``"cosine"``, :func:`arch_lr_at`): at its Adam lr of 1e-1 and about 30 steps an epoch
+the alphas swing by whole logits from one epoch to the next, and the derived cell changed in every epoch to the
+last; a step size that falls to zero lets them settle (README, "A search that learns in class time").
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +38,7 @@ class OptimConfig:
     lr_min: float = 1e-3  # cosine's floor
     step_epochs: int = 20  # step decay's period (a search scales it: train/search.py, quarter_step_epochs)
     step_factor: float = 0.1
+    arch_schedule: str = "constant"  # the alphas' lr: "constant" (both papers) or "cosine" (arch_lr_at)
 
 
 PAPERS: dict[str, OptimConfig] = {
@@ -39,6 +46,7 @@ PAPERS: dict[str, OptimConfig] = {
     "pvnas": OptimConfig(0.1, 0.9, 1e-4, 1e-3, (0.0, 0.999), 0.0, "step"),
 }
 SCHEDULES = ("cosine", "step")
+ARCH_SCHEDULES = ("constant", "cosine")
 PAPER_STEPS = 4  # PV-NAS decays x0.1 every 20 of its 80 search epochs (its search hyper-parameters; Table 3 text)
 
 
@@ -67,3 +75,19 @@ def make_schedule(optimizer: torch.optim.Optimizer, config: OptimConfig, epochs:
     if config.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_epochs, gamma=config.step_factor)
     raise ValueError(f"schedule must be one of {SCHEDULES}, got {config.schedule!r}")
+
+
+def arch_lr_at(config: OptimConfig, epoch: int, warmup_epochs: int, epochs: int) -> float:
+    """The alphas' Adam learning rate in ``epoch`` (0-based) of a search whose alphas move from ``warmup_epochs`` on.
+
+    ``"constant"``: ``arch_lr`` throughout (both papers). ``"cosine"``: over the ``n = epochs - warmup_epochs``
+    epochs in which the alphas move, ``arch_lr * (1 + cos(pi * k / n)) / 2`` in the ``k``-th of them, so the first
+    takes ``arch_lr`` and the last a small step, ``arch_lr * (1 - cos(pi / n)) / 2``; ``arch_lr`` during the
+    warm-up, when the alphas do not move.
+    """
+    if config.arch_schedule == "constant":
+        return config.arch_lr
+    if config.arch_schedule == "cosine":
+        k, n = max(0, epoch - warmup_epochs), epochs - warmup_epochs
+        return config.arch_lr * 0.5 * (1 + math.cos(math.pi * k / n))
+    raise ValueError(f"arch_schedule must be one of {ARCH_SCHEDULES}, got {config.arch_schedule!r}")

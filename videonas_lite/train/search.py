@@ -54,7 +54,15 @@ from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.nas.sharpness import dominant_eigenvalue, early_stop_epoch
 from videonas_lite.profiles import Profile
 from videonas_lite.train import distributed, runtime
-from videonas_lite.train.optim import PAPERS, OptimConfig, make_optimizers, make_schedule, quarter_step_epochs
+from videonas_lite.train.optim import (
+    ARCH_SCHEDULES,
+    PAPERS,
+    OptimConfig,
+    arch_lr_at,
+    make_optimizers,
+    make_schedule,
+    quarter_step_epochs,
+)
 from videonas_lite.train.runtime import atomic_write, load_checkpoint
 
 EVAL_BATCH = 64  # clips per batch of the deterministic view (at least the training batch): no gradients kept,
@@ -89,6 +97,7 @@ class SearchConfig(runtime.OnDevice):
     weight_lr: float | None = None  # the weights' SGD learning rate (None: the paper's, train/optim.py)
     arch_lr: float | None = None  # the alphas' Adam learning rate (None: the paper's)
     arch_weight_decay: float | None = None  # the alphas' Adam L2 weight decay (None: the paper's)
+    arch_schedule: str | None = None  # the alphas' lr: "constant" (None: both papers) or "cosine" (train/optim.py)
     warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
     zero_op: bool = True  # False: Zero weighs 0 in every mixed edge (an experiment; both papers search with Zero)
     draws: int = 1  # TSN draws of every video per epoch
@@ -109,6 +118,8 @@ class SearchConfig(runtime.OnDevice):
             raise ValueError(f"space must be 'peng' or 'pvnas', got {self.space!r}")
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.arch_schedule not in (None, *ARCH_SCHEDULES):
+            raise ValueError(f"arch_schedule must be None or one of {ARCH_SCHEDULES}, got {self.arch_schedule!r}")
         if self.difference not in DIFFERENCES:
             raise ValueError(f"difference must be one of {DIFFERENCES}, got {self.difference!r}")
         runtime.check_device(self.device)
@@ -156,6 +167,7 @@ class SearchConfig(runtime.OnDevice):
             plan=profile.peng_plan if space == "peng" else None, weight_lr=profile.search_weight_lr,
             arch_lr=profile.pvnas_arch_lr if pvnas and profile.pvnas_arch_lr else profile.search_arch_lr,
             arch_weight_decay=profile.search_arch_weight_decay,
+            arch_schedule=profile.pvnas_arch_schedule if pvnas else None,
             warmup_epochs=warmup, step_epochs=step, zero_op=profile.peng_zero_op if space == "peng" else True,
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
             scale_jitter=profile.pvnas_scale_jitter if pvnas and profile.pvnas_scale_jitter else profile.scale_jitter,
@@ -285,7 +297,7 @@ def search_optim(config: SearchConfig) -> OptimConfig:
     step_epochs = config.step_epochs or quarter_step_epochs(config.epochs)
     knobs = (("schedule", config.schedule), ("step_epochs", step_epochs),
              ("weight_lr", config.weight_lr), ("arch_lr", config.arch_lr),
-             ("arch_weight_decay", config.arch_weight_decay))  # fmt: skip
+             ("arch_weight_decay", config.arch_weight_decay), ("arch_schedule", config.arch_schedule))  # fmt: skip
     overrides = {k: v for k, v in knobs if v is not None}
     return type(paper)(**{**asdict(paper), **overrides})
 
@@ -386,6 +398,7 @@ def run_search(
     device = config.torch_device()
     runtime.prepare(device)
     model, sgd, adam, schedule = build_search(config, data.num_classes, device)
+    optim = search_optim(config)
     for optimizer in (sgd, adam):  # every step takes the ranks' mean gradient (nothing for one process)
         distributed.average_on_step(optimizer)
     records, start, direction = [], 0, None
@@ -405,6 +418,9 @@ def run_search(
     for epoch in range(start, config.epochs):
         data.start_epoch(epoch)
         warm = epoch < config.warmup_epochs  # weights only: the alphas wait for trained weights
+        arch_lr = arch_lr_at(optim, epoch, config.warmup_epochs, config.epochs)  # a function of the epoch: resumable
+        for group in adam.param_groups:
+            group["lr"] = arch_lr
         sums: dict[str, float] = {}
         n = min(len(train_loader), len(val_loader), config.steps_per_epoch or len(train_loader))
         batches = itertools.islice(zip(train_loader, val_loader, strict=False), n)
@@ -432,7 +448,7 @@ def run_search(
         genotype = derive(model)
         records.append(_jsonable({
             "epoch": epoch, **{f"{k}_loss": v for k, v in sums.items()}, **metrics,
-            "classes": data.num_classes, "lr": lr, "alphas_frozen": warm,
+            "classes": data.num_classes, "lr": lr, "arch_lr": arch_lr, "alphas_frozen": warm,
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
             "genotype": genotype.to_record(), "parameter_free_share": parameter_free_share(genotype),
         }))  # fmt: skip
