@@ -255,7 +255,9 @@ EXPERIMENTS: dict[str, dict] = {
         "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level", seed=s, **changes))}
        for name, what, changes, seeds in (("no-zero", "Zero's weight held at 0", {"zero_op": False}, (0, 1)),
                                           ("arch-lr-2e-1", "alpha lr 2e-1 at the start", {"arch_lr": 0.2}, (0,)),
-                                          ("24-epochs", "24 epochs (8 frozen)", {"epochs": 24}, (0, 1, 2)))
+                                          ("24-epochs", "24 epochs (8 frozen)", {"epochs": 24}, (0, 1, 2)),
+                                          ("no-zero-24-epochs", "Zero's weight held at 0, 24 epochs (8 frozen)",
+                                           {"zero_op": False, "epochs": 24}, (0, 1, 2)))
        for s in seeds},
     # appearance mode under the default profile's search since 2026-12-02's fourth session (Zero held out, 24 epochs)
     **{f"appearance-default{'-seed' + str(s) if s else ''}": {

@@ -2,8 +2,8 @@
 
 Notebook 05 teaches it (and writes its first epoch by hand). The papers' settings are the defaults of
 :class:`SearchConfig`; the teaching recipe of the ``ci`` and ``default`` profiles changes only knobs
-(``plan``, ``weight_lr``, ``arch_lr``, ``arch_weight_decay``, ``warmup_epochs``, ``draws``, ``cache``,
-``short_side``), chosen by
+(``plan``, ``weight_lr``, ``arch_lr``, ``arch_weight_decay``, ``arch_schedule``, ``warmup_epochs``, ``draws``,
+``cache``, ``short_side``), chosen by
 the experiments of ``benchmarks/recipe.py`` (README, "A search that learns in class time").
 
 Measuring. After every epoch both halves are scored on a *deterministic view*: every video once, TSN's
