@@ -259,6 +259,15 @@ EXPERIMENTS: dict[str, dict] = {
                                           ("no-zero-24-epochs", "Zero's weight held at 0, 24 epochs (8 frozen)",
                                            {"zero_op": False, "epochs": 24}, (0, 1, 2)))
        for s in seeds},
+    # the same anneal for the Peng search (its alpha lr 2e-2, constant; 16 of 16 kept, but the genotype changed in the
+    # last epoch of every seed): does it settle the cell and keep the edges? Paired with the profile as it is, per seed
+    **{f"default-arch-{schedule}{'-seed' + str(s) if s else ''}": {
+        "lever": "alpha lr schedule", "setting": f"the default profile's search (Peng), its alpha lr 2e-2 {what}"
+        f"{', search seed ' + str(s) if s else ''}", "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, seed=s, arch_schedule=schedule))}
+       for schedule, what in (("constant", "held constant (the profile, the control)"),
+                              ("cosine", "cosine-annealed over the 16 epochs the alphas move"))
+       for s in (0, 1, 2)},
     # appearance mode under the default profile's search since 2026-12-02's fourth session (Zero held out, 24 epochs)
     **{f"appearance-default{'-seed' + str(s) if s else ''}": {
         "lever": "data", "setting": "appearance mode, the default profile's search (Zero held out, 24 epochs, 8 frozen)"
