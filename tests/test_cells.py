@@ -94,6 +94,27 @@ def test_zero_op_false_holds_zero_at_weight_0_and_mixes_the_rest(builder):
         assert (grad[:, z] == 0).all() and (grad[:, rest] != 0).all(), kind
 
 
+@pytest.mark.parametrize("builder", [peng_search_net, pvnas_search_net])
+def test_zero_into_node0_false_holds_zero_at_0_on_node0s_two_edges_only(builder):
+    """``zero_into_node0=False``: on the two edges into node 0 (rows 0 and 1 of edge_list) Zero weighs exactly 0 and
+    its alpha gets no gradient, the rest of those rows is the softmax of their own alphas; every later edge keeps
+    Zero in its mixture, with a gradient."""
+    torch.manual_seed(3)
+    net = builder(4, channels=2, nodes=2, zero_into_node0=False).double().train()
+    for alpha in net.alphas.values():
+        alpha.data.normal_()
+    F.cross_entropy(net(_randn(3, 3, 3, 9, 9)), torch.tensor([0, 1, 3])).backward()
+    assert [node for _, node in edge_list(2)][:2] == [0, 0] and 0 not in [node for _, node in edge_list(2)][2:]
+    for kind, w in net.op_weights().items():
+        z = net.op_names[kind].index("Zero")
+        rest = [i for i in range(w.shape[1]) if i != z]
+        grad, alpha = net.alphas[kind].grad, net.alphas[kind]
+        assert (w[:2, z] == 0).all() and (grad[:2, z] == 0).all(), kind
+        torch.testing.assert_close(w[:2, rest], alpha[:2, rest].softmax(dim=-1))
+        torch.testing.assert_close(w[2:], alpha[2:].softmax(dim=-1))  # later edges: the papers' mixture, Zero in it
+        assert (w[2:, z] > 0).all() and (grad[2:, z] != 0).all(), kind
+
+
 # -- (d) architecture and weight parameters partition the parameters -------------------------------
 
 

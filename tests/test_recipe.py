@@ -205,7 +205,9 @@ def test_profiles_reach_the_search():
         assert (c.plan, c.weight_lr, c.arch_lr, c.arch_weight_decay, c.warmup_epochs, c.step_epochs, c.zero_op) == (
             p.peng_plan, p.search_weight_lr, p.search_arch_lr, p.search_arch_weight_decay,
             p.search_warmup_epochs, p.search_step_epochs, p.peng_zero_op)  # fmt: skip
-        assert SearchConfig.from_profile(p, "pvnas", "one-level").zero_op, "PV-NAS searches keep Zero"
+        pv = SearchConfig.from_profile(p, "pvnas", "one-level")
+        assert pv.zero_op, "PV-NAS searches keep Zero"
+        assert (pv.zero_into_node0, c.zero_into_node0) == (p.pvnas_zero_into_node0, True), "a PV-NAS field only"
         pvnas_lr = SearchConfig.from_profile(p, "pvnas", "one-level").arch_lr
         assert pvnas_lr == (p.pvnas_arch_lr or p.search_arch_lr), "a PV-NAS search's alpha lr is pvnas_arch_lr"
     paper = SearchConfig.from_profile(get_profile("paper"))

@@ -67,3 +67,6 @@ def test_the_default_profile_anneals_its_pvnas_alphas_only():
         SearchConfig(arch_schedule="linear")
     with pytest.raises(ValueError, match="pvnas_arch_schedule must be None, 'constant' or 'cosine', got 'step'"):
         get_profile("default", pvnas_arch_schedule="step")
+    assert not SearchConfig.from_profile(default, "pvnas", "one-level").zero_into_node0  # and Zero off node 0's edges
+    with pytest.raises(ValueError, match="pvnas_zero_into_node0 must be True or False, got 0"):
+        get_profile("default", pvnas_zero_into_node0=0)

@@ -83,6 +83,7 @@ class Profile:
     pvnas_search_epochs: int | None = None  # PV-NAS Sec. 4.2.1: 80
     pvnas_arch_lr: float | None = None  # Adam on a PV-NAS search's alphas (None: search_arch_lr, else PV-NAS's 1e-3)
     pvnas_arch_schedule: str | None = None  # that lr over the search: None, "constant" (PV-NAS) or "cosine" (optim.py)
+    pvnas_zero_into_node0: bool = True  # Zero on node 0's two edges (PV-NAS); False: its weight held at 0 there
     pvnas_batch_size: int | None = None  # the search's clips per batch (PV-NAS: 32 per GPU)
     pvnas_scale_jitter: tuple[int, int] | None = None  # the search's short-side range (PV-NAS: [128, 164])
     pvnas_retrain_batch_size: int | None = None  # PV-NAS Sec. 4.2.2: 8 clips per GPU
@@ -179,10 +180,13 @@ PROFILES: dict[str, Profile] = {
     # (22, 17, 23 of 32 kept edges at 2/|O|), at 1e-1 31, 29, 29 of 32 (pvnas-one-level-arch-lr-*). That lr is
     # cosine-annealed over the 11 epochs the alphas move: held constant, they swung by whole logits between epochs
     # and the derived cell changed in every epoch (kept edges 30, 30, 28 of 32); annealed, it settled 1-3 epochs
-    # before the end (30, 31, 31; recipe.py --profile default --space pvnas --order one-level, README)
+    # before the end (30, 31, 31; recipe.py --profile default --space pvnas --order one-level, README). Every miss
+    # left was an edge into node 0 or 1; node 0 keeps both its edges whatever they weigh, so Zero is held out of
+    # those two edges only (pvnas_zero_into_node0; it stays on the other 12): 32, 31, 32 of 32 (the same command)
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=24, search_warmup_epochs=8,
                        search_step_epochs=12, peng_zero_op=False, pvnas_search_epochs=16, pvnas_arch_lr=1e-1,
-                       pvnas_arch_schedule="cosine", retrain_epochs=8, cell_timeout_s=3000),
+                       pvnas_arch_schedule="cosine", pvnas_zero_into_node0=False, retrain_epochs=8,
+                       cell_timeout_s=3000),
     "gpu": Profile(
         name="gpu",
         synth_videos_per_class=32,
@@ -277,6 +281,9 @@ def _validate(p: Profile) -> Profile:
         value = getattr(p, name)
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValueError(f"profile {p.name!r}: {name} must be None or a positive number, got {value!r}")
+    for name in ("peng_zero_op", "pvnas_zero_into_node0"):
+        if not isinstance(getattr(p, name), bool):
+            raise ValueError(f"profile {p.name!r}: {name} must be True or False, got {getattr(p, name)!r}")
     if p.pvnas_arch_schedule not in (None, "constant", "cosine"):
         raise ValueError(f"profile {p.name!r}: pvnas_arch_schedule must be None, 'constant' or 'cosine', "
                          f"got {p.pvnas_arch_schedule!r}")  # fmt: skip

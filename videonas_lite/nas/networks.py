@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from videonas_lite.nas import ops
-from videonas_lite.nas.cells import SearchCell, num_edges
+from videonas_lite.nas.cells import SearchCell, edge_list, num_edges
 
 
 def check_width(num_classes: int, channels: int) -> None:
@@ -60,6 +60,7 @@ class SearchNetwork(nn.Module):
         fused: bool = True,
         channels_last: bool = True,
         zero_op: bool = True,
+        zero_into_node0: bool = True,
     ):
         super().__init__()
         check_width(num_classes, channels)
@@ -80,7 +81,7 @@ class SearchNetwork(nn.Module):
             if kinds.setdefault(spec.kind, spec.op_names) != spec.op_names:
                 raise ValueError(f"cell kind {spec.kind!r} is given two different op sets")
         self.op_names = kinds
-        self.zero_op = zero_op
+        self.zero_op, self.zero_into_node0 = zero_op, zero_into_node0
         self.alphas = nn.ParameterDict(
             {
                 kind: nn.Parameter(alpha_init * torch.randn(num_edges(nodes), len(names)))
@@ -112,18 +113,24 @@ class SearchNetwork(nn.Module):
     def op_weights(self) -> dict[str, torch.Tensor]:
         """``softmax(alpha)`` over each edge's ops, per cell kind (PV-NAS Eq. 2's mixing weights).
 
-        With ``zero_op=False`` (a teaching experiment, not the papers: README, "A search that learns in class
-        time") ``Zero``'s logit is ``-inf``: its weight is exactly 0 and its alpha gets no gradient, so each edge
-        mixes the other ops only, and the alpha tensors keep their columns.
+        Two teaching departures (not the papers: README, "A search that learns in class time") give ``Zero`` the
+        logit ``-inf``, so its weight is exactly 0 and its alpha gets no gradient, while the alpha tensors keep
+        their columns: ``zero_op=False`` on every edge; ``zero_into_node0=False`` on the two edges into node 0
+        only, which the derivation keeps whatever they weigh (nas/genotype.py), so that ``Zero``'s weight there
+        could only turn down an input the derived cell keeps anyway.
         """
-        if self.zero_op:
+        if self.zero_op and self.zero_into_node0:
             return {kind: alpha.softmax(dim=-1) for kind, alpha in self.alphas.items()}
-        return {kind: alpha.masked_fill(self._zero_columns(kind), float("-inf")).softmax(dim=-1)
+        return {kind: alpha.masked_fill(self._zero_held_out(kind), float("-inf")).softmax(dim=-1)
                 for kind, alpha in self.alphas.items()}  # fmt: skip
 
-    def _zero_columns(self, kind: str) -> torch.Tensor:
+    def _zero_held_out(self, kind: str) -> torch.Tensor:
+        """The ``(M, |O|)`` mask of the logits held at ``-inf``: ``Zero``'s, on every edge or on node 0's."""
         names = self.op_names[kind]
-        return torch.tensor([name in ops.ZERO_NAMES for name in names], device=self.alphas[kind].device)
+        columns = torch.tensor([name in ops.ZERO_NAMES for name in names])
+        rows = torch.tensor([not self.zero_op or (not self.zero_into_node0 and node == 0)
+                             for _, node in edge_list(self.nodes)])  # fmt: skip
+        return (rows[:, None] & columns[None, :]).to(self.alphas[kind].device)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """Logits for ``clips`` of shape ``(N, 3, T, H, W)``."""

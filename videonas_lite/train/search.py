@@ -100,6 +100,7 @@ class SearchConfig(runtime.OnDevice):
     arch_schedule: str | None = None  # the alphas' lr: "constant" (None: both papers) or "cosine" (train/optim.py)
     warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
     zero_op: bool = True  # False: Zero weighs 0 in every mixed edge (an experiment; both papers search with Zero)
+    zero_into_node0: bool = True  # False: Zero weighs 0 on node 0's two edges, which are always kept (nas/networks.py)
     draws: int = 1  # TSN draws of every video per epoch
     steps_per_epoch: int | None = None  # at most this many steps an epoch (None: every batch of the halves)
     cache: bool = False  # decode every video once and keep its frames in memory
@@ -149,7 +150,8 @@ class SearchConfig(runtime.OnDevice):
         another length (an ``epochs`` override, or ``pvnas_search_epochs``) keeps them (rounded). A pvnas search
         takes the profile's ``pvnas_*`` fields where set (the ``paper`` profile: PV-NAS's 80 epochs, 32 clips;
         ``default``: 16 epochs); otherwise the batch is ``search_batch_size`` where set (``ci``: 32), else
-        ``batch_size``. ``peng_zero_op`` reaches the peng space only (PV-NAS searches keep ``Zero``).
+        ``batch_size``. ``peng_zero_op`` reaches the peng space only (PV-NAS searches keep ``Zero``), and
+        ``pvnas_zero_into_node0`` the pvnas space only.
         """
         pvnas = space == "pvnas"
         epochs = profile.pvnas_search_epochs if pvnas and profile.pvnas_search_epochs else profile.search_epochs
@@ -169,6 +171,7 @@ class SearchConfig(runtime.OnDevice):
             arch_weight_decay=profile.search_arch_weight_decay,
             arch_schedule=profile.pvnas_arch_schedule if pvnas else None,
             warmup_epochs=warmup, step_epochs=step, zero_op=profile.peng_zero_op if space == "peng" else True,
+            zero_into_node0=profile.pvnas_zero_into_node0 if pvnas else True,
             draws=profile.search_draws, cache=profile.cache_clips, short_side=profile.decode_short_side,
             scale_jitter=profile.pvnas_scale_jitter if pvnas and profile.pvnas_scale_jitter else profile.scale_jitter,
             split=profile.split, num_workers=profile.num_workers,
@@ -280,9 +283,10 @@ def build_search(config: SearchConfig, num_classes: int, device: torch.device):
     torch.manual_seed(config.seed)
     if config.space == "peng":
         model = peng_search_net(num_classes, channels=config.channels, plan=config.plan or "nrr",
-                                zero_op=config.zero_op)  # fmt: skip
+                                zero_op=config.zero_op, zero_into_node0=config.zero_into_node0)  # fmt: skip
     else:
-        model = pvnas_search_net(num_classes, channels=config.channels, zero_op=config.zero_op)
+        model = pvnas_search_net(num_classes, channels=config.channels, zero_op=config.zero_op,
+                                 zero_into_node0=config.zero_into_node0)  # fmt: skip
     model = model.to(device)
     optim = search_optim(config)
     sgd, adam = make_optimizers(model, optim)
