@@ -56,6 +56,16 @@ def test_the_alphas_lr_is_constant_as_in_both_papers_or_cosine_over_the_epochs_t
         arch_lr_at(dataclasses.replace(constant, arch_schedule="linear"), 0, 0, 4)
 
 
+def test_the_cosine_alpha_lr_is_torchs_cosine_annealing_started_after_the_warm_up():
+    cosine = dataclasses.replace(PAPERS["pvnas"], arch_lr=0.1, arch_schedule="cosine")
+    adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    torch_cosine = torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=11, eta_min=0.0)
+    for epoch in range(5, 16):  # the 11 epochs the alphas move after a 5-epoch warm-up
+        assert arch_lr_at(cosine, epoch, 5, 16) == pytest.approx(adam.param_groups[0]["lr"], rel=1e-9, abs=1e-12)
+        adam.step()
+        torch_cosine.step()
+
+
 def test_the_default_profile_anneals_its_pvnas_alphas_only():
     default = get_profile("default")
     assert search_optim(SearchConfig.from_profile(default, "pvnas", "one-level")).arch_schedule == "cosine"

@@ -83,7 +83,9 @@ def arch_lr_at(config: OptimConfig, epoch: int, warmup_epochs: int, epochs: int)
     ``"constant"``: ``arch_lr`` throughout (both papers). ``"cosine"``: over the ``n = epochs - warmup_epochs``
     epochs in which the alphas move, ``arch_lr * (1 + cos(pi * k / n)) / 2`` in the ``k``-th of them, so the first
     takes ``arch_lr`` and the last a small step, ``arch_lr * (1 - cos(pi / n)) / 2``; ``arch_lr`` during the
-    warm-up, when the alphas do not move.
+    warm-up, when the alphas do not move. That is torch's ``CosineAnnealingLR`` (``T_max = n``, ``eta_min = 0``)
+    started at the warm-up's end, written as a function of the epoch instead of a scheduler object so that a
+    resumed search needs no saved schedule state (tests/test_search_optim.py checks it against torch's).
     """
     if config.arch_schedule == "constant":
         return config.arch_lr
