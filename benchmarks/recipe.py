@@ -259,6 +259,24 @@ EXPERIMENTS: dict[str, dict] = {
                                           ("no-zero-24-epochs", "Zero's weight held at 0, 24 epochs (8 frozen)",
                                            {"zero_op": False, "epochs": 24}, (0, 1, 2)))
        for s in seeds},
+    # both misses left under the profile (Zero off node 0's edges) are Zero-heavy edges into node 1, which the
+    # derivation must keep (two of three candidates). A second phase: from epoch E the edges derived at the end of
+    # epoch E - 1 are fixed, the rest weigh 0 and Zero is held out of the kept ones (SearchConfig.fix_edges_at)
+    **{f"pvnas-one-level-fix-edges-{at}{'-seed' + str(s) if s else ''}": {
+        "lever": "PV-NAS edges fixed",
+        "setting": f"the default profile's PV-NAS one-level search, its edges fixed from epoch {at} of 16 (Zero held "
+        f"out of the kept ones){', search seed ' + str(s) if s else ''}", "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level", seed=s,
+                                                               fix_edges_at=at))}
+       for at in (10, 12) for s in range(5)},
+    **{f"pvnas-one-level-fix-edges-{at}-of-24{'-seed' + str(s) if s else ''}": {
+        "lever": "PV-NAS edges fixed",
+        "setting": f"the default profile's PV-NAS one-level search for 24 epochs (8 frozen), its edges fixed from "
+        f"epoch {at} (Zero held out of the kept ones){', search seed ' + str(s) if s else ''}",
+        "data": DEFAULT.synth_config(),
+        "search": dataclasses.asdict(SearchConfig.from_profile(DEFAULT, "pvnas", "one-level", seed=s, epochs=24,
+                                                               fix_edges_at=at))}
+       for at in (16,) for s in (1, 4)},
     # the same anneal for the Peng search (its alpha lr 2e-2, constant; 16 of 16 kept, but the genotype changed in the
     # last epoch of every seed): does it settle the cell and keep the edges? Paired with the profile as it is, per seed
     **{f"default-arch-{schedule}{'-seed' + str(s) if s else ''}": {

@@ -14,6 +14,7 @@ from torch import nn
 from videonas_lite.nas import ops
 from videonas_lite.nas.cells import MixedOp, SearchCell, edge_list
 from videonas_lite.nas.cost import count_parameters
+from videonas_lite.nas.genotype import derive
 from videonas_lite.nas.networks import SearchNetwork, peng_search_net, pvnas_search_net
 
 OP_SETS = ["peng", "pvnas_spatial", "pvnas_temporal"]
@@ -113,6 +114,33 @@ def test_zero_into_node0_false_holds_zero_at_0_on_node0s_two_edges_only(builder)
         torch.testing.assert_close(w[:2, rest], alpha[:2, rest].softmax(dim=-1))
         torch.testing.assert_close(w[2:], alpha[2:].softmax(dim=-1))  # later edges: the papers' mixture, Zero in it
         assert (w[2:, z] > 0).all() and (grad[2:, z] != 0).all(), kind
+
+
+@pytest.mark.parametrize("builder", [peng_search_net, pvnas_search_net])
+def test_fix_edges_weighs_the_other_edges_0_holds_zero_out_of_the_kept_and_derives_them(builder):
+    """``fix_edges``: a hand-picked topology (not the one the alphas would derive) is what the derivation returns;
+    edges outside it weigh exactly 0 with no alpha gradient; on kept edges Zero weighs 0 with no gradient and the
+    other ops are the softmax of their own alphas, with a gradient."""
+    torch.manual_seed(4)
+    net = builder(4, channels=2, nodes=3).double().train()
+    for alpha in net.alphas.values():
+        alpha.data.normal_()
+    chosen = [(0, 0), (1, 0), (0, 1), (2, 1), (2, 2), (3, 2)]  # (source, node): node 1 skips c_{k-1}, node 2 reads 0..1
+    net.fix_edges({kind: [("any", src, node) for src, node in chosen] for kind in net.alphas})
+    assert {kind: [(src, node) for _, src, node in cell] for kind, cell in derive(net).items()} == {
+        kind: chosen for kind in net.alphas}
+    F.cross_entropy(net(_randn(3, 3, 3, 9, 9)), torch.tensor([0, 1, 3])).backward()
+    kept = torch.tensor([e in chosen for e in edge_list(3)])
+    for kind, w in net.op_weights().items():
+        z = net.op_names[kind].index("Zero")
+        rest = [i for i in range(w.shape[1]) if i != z]
+        grad, alpha = net.alphas[kind].grad, net.alphas[kind]
+        assert (w[~kept] == 0).all() and (grad[~kept] == 0).all(), kind
+        assert (w[kept, z] == 0).all() and (grad[kept, z] == 0).all(), kind
+        torch.testing.assert_close(w[kept][:, rest], alpha[kept][:, rest].softmax(dim=-1))
+        assert (grad[kept][:, rest] != 0).all(), kind
+    with pytest.raises(ValueError, match=r"edges \[\(5, 0\)\] are not in a 3-node cell"):
+        net.fix_edges({kind: [("any", 5, 0)] for kind in net.alphas})
 
 
 # -- (d) architecture and weight parameters partition the parameters -------------------------------

@@ -58,6 +58,22 @@ def test_search_without_zero_holds_it_at_0_and_counts_seven_ops(tiny_dataset, tm
     assert "(2/|O| = 0.250)" in capsys.readouterr().out
 
 
+def test_pvnas_search_with_its_edges_fixed_counts_the_ops_left_on_them(tiny_dataset, tmp_path, capsys):
+    """``--fix-edges-at``: the last epoch's kept edges hold no Zero, so the bar is 2/5 (O_s) and 2/7 (O_t)."""
+    args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "3", "--batch-size", "2",
+            "--space", "pvnas", "--order", "one-level", "--fix-edges-at", "2", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    records = json.loads((tmp_path / "run" / "records.json").read_text())
+    assert [r["alphas_frozen"] for r in records] == [True, False, False]  # ci: a third frozen
+    assert [r["edges_fixed"] for r in records] == [False, False, True]
+    edges = [{k: [e[1:] for e in cell] for k, cell in r["genotype"].items()} for r in records]
+    assert edges[2] == edges[1]  # the edges derived at the end of epoch 1
+    out = capsys.readouterr().out
+    assert "S-NC: chosen ops on kept edges weigh" in out and "(2/|O| = 0.400)" in out and "(2/|O| = 0.286)" in out
+    assert main([*args[:-3], "3", "--out", str(tmp_path / "bad")]) == 2
+    assert "fix_edges_at must be None or in (1, 3)" in capsys.readouterr().err
+
+
 def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, capsys):
     args = ["search", "--profile", "ci", "--data", str(tiny_dataset), "--epochs", "2", "--batch-size", "2",
             "--space", "pvnas", "--order", "one-level", "--sharpness", "2", "--out", str(tmp_path / "run")]

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import videonas_lite.train.search as S
+from videonas_lite.nas.cells import edge_list
 from videonas_lite.nas.genotype import derive_cell
+from videonas_lite.nas.networks import pvnas_search_net
 from videonas_lite.train.search import SearchConfig, SearchDiverged, run_search
 
 REAL_STEP = S.search_step
@@ -30,15 +32,18 @@ def test_derivation_of_a_hand_worked_cell():
     assert derive_cell(w, ("Zero", "A", "B"), nodes=2) == [("A", 0, 0), ("B", 1, 0), ("B", 1, 1), ("A", 2, 1)]
 
 
-@pytest.mark.parametrize("order", ["first", "second", "one-level", "one-level, cosine alpha lr"])
+@pytest.mark.parametrize("order", ["first", "second", "one-level", "one-level, cosine alpha lr",
+                                   "one-level, edges fixed"])  # fmt: skip
 def test_resume_after_an_interruption_is_bit_identical(tiny_dataset, tmp_path, order):
-    cosine = order.endswith("cosine alpha lr")
+    cosine, fixed = order.endswith("cosine alpha lr"), order.endswith("edges fixed")
     config = SearchConfig(**{**CONFIG.__dict__, "order": order.split(",")[0], "arch_lr": 0.1,
-                             "arch_schedule": "cosine" if cosine else None})  # fmt: skip
+                             "arch_schedule": "cosine" if cosine else None,
+                             "fix_edges_at": 1 if fixed else None})  # fmt: skip
     full = run_search(config, tiny_dataset, tmp_path / "full", progress=False)
     assert len(full) == 2 and json.loads((tmp_path / "full" / "records.json").read_text()) == full
     assert [r["arch_lr"] for r in full] == ([0.1, 0.05] if cosine else [0.1, 0.1])  # epoch 1: (1 + cos(pi/2)) / 2
     assert all(0.0 <= r["val_acc"] <= 1.0 and r["train_loss"] > 0 for r in full)
+    assert [r.get("edges_fixed") for r in full] == ([False, True] if fixed else [None, None])
 
     def stop_mid_second_epoch(epoch, step):
         if epoch == 1 and step == 0:
@@ -52,6 +57,32 @@ def test_resume_after_an_interruption_is_bit_identical(tiny_dataset, tmp_path, o
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fixed_edges_keep_the_cell_derived_the_epoch_before_and_hold_zero_out_of_it(tiny_dataset, tmp_path):
+    """``fix_edges_at``: from that epoch the derived edges are the ones derived at the end of the epoch before; the
+    other edges weigh exactly 0 and Zero weighs 0 on the kept ones (nas/networks.py: SearchNetwork.fix_edges)."""
+    config = SearchConfig(**{**CONFIG.__dict__, "space": "pvnas", "order": "one-level", "epochs": 3, "arch_lr": 0.3,
+                             "fix_edges_at": 1})  # fmt: skip
+    records = run_search(config, tiny_dataset, tmp_path, progress=False)
+    edges = [{kind: sorted((src, node) for _, src, node in cell) for kind, cell in r["genotype"].items()}
+             for r in records]  # fmt: skip
+    assert edges[1] == edges[2] == edges[0]
+    for kind, weights in records[2]["alpha_softmax"].items():
+        w = torch.tensor(weights)
+        kept = torch.tensor([e in edges[0][kind] for e in edge_list(4)])
+        zero = model_op_names()[kind].index("Zero")
+        assert (w[~kept] == 0).all() and (w[kept, zero] == 0).all(), kind
+        torch.testing.assert_close(w[kept].sum(dim=1), torch.ones(int(kept.sum())))
+    assert (torch.tensor(records[0]["alpha_softmax"]["T-NC"]) > 0).all()  # before: every edge mixes every op
+    with pytest.raises(ValueError, match=r"fix_edges_at must be None or in \(0, 3\).*got 0"):
+        SearchConfig(**{**config.__dict__, "fix_edges_at": 0})
+    with pytest.raises(ValueError, match=r"fix_edges_at must be None or in \(2, 4\).*got 4"):
+        SearchConfig(**{**config.__dict__, "epochs": 4, "warmup_epochs": 2, "fix_edges_at": 4})
+
+
+def model_op_names() -> dict[str, tuple[str, ...]]:
+    return pvnas_search_net(2, channels=2, nodes=1).op_names
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tiny_dataset, tmp_path, monkeypatch):

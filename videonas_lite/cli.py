@@ -173,7 +173,7 @@ def _search(args: argparse.Namespace) -> int:
     config = SearchConfig.from_profile(
         profile, args.space, args.order, schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size,
         difference=args.difference, device=args.device, sharpness_clips=args.sharpness, early_stop=args.early_stop,
-        exclude_videos=tuple(bad), zero_op=args.zero,
+        exclude_videos=tuple(bad), zero_op=args.zero, fix_edges_at=args.fix_edges_at,
     )  # fmt: skip
     _set_threads(profile, config.torch_device())
     try:
@@ -410,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--zero", action=argparse.BooleanOptionalAction, default=None,
                    help="Zero in every mixed edge (both papers) or, with --no-zero, its weight held at 0 (default: the "
                    "profile's; default holds it out of its peng search)")
+    q.add_argument("--fix-edges-at", type=int, default=None, metavar="EPOCH",
+                   help="from EPOCH on keep the edges derived the epoch before, Zero held out of them (default: "
+                   "never, as the papers; measured in README and not taken)")
     q.add_argument("--sharpness", type=int, default=None, metavar="CLIPS",
                    help="record the dominant eigenvalue of the alpha Hessian on CLIPS clips every epoch (Zela 2020)")
     q.add_argument("--early-stop", type=int, default=None, metavar="K",

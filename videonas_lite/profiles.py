@@ -182,7 +182,8 @@ PROFILES: dict[str, Profile] = {
     # and the derived cell changed in every epoch (kept edges 30, 30, 28 of 32); annealed, it settled 1-3 epochs
     # before the end (30, 31, 31; recipe.py --profile default --space pvnas --order one-level, README). Every miss
     # left was an edge into node 0 or 1; node 0 keeps both its edges whatever they weigh, so Zero is held out of
-    # those two edges only (pvnas_zero_into_node0; it stays on the other 12): 32, 31, 32 of 32 (the same command)
+    # those two edges only (pvnas_zero_into_node0; it stays on the other 12): 32, 31, 32 of 32 (the same command).
+    # Fixing the derived edges for the last epochs (SearchConfig.fix_edges_at) was measured and not taken (README)
     "default": Profile(name="default", **{**TEACHING, **DEFAULT_TASK}, search_epochs=24, search_warmup_epochs=8,
                        search_step_epochs=12, peng_zero_op=False, pvnas_search_epochs=16, pvnas_arch_lr=1e-1,
                        pvnas_arch_schedule="cosine", pvnas_zero_into_node0=False, retrain_epochs=8,

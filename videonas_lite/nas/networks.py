@@ -18,7 +18,7 @@ keyed by cell kind) are kept apart from the weights: :meth:`SearchNetwork.arch_p
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +82,7 @@ class SearchNetwork(nn.Module):
                 raise ValueError(f"cell kind {spec.kind!r} is given two different op sets")
         self.op_names = kinds
         self.zero_op, self.zero_into_node0 = zero_op, zero_into_node0
+        self.kept_edges: dict[str, torch.Tensor] | None = None  # set by fix_edges (not saved: run_search re-fixes)
         self.alphas = nn.ParameterDict(
             {
                 kind: nn.Parameter(alpha_init * torch.randn(num_edges(nodes), len(names)))
@@ -113,23 +114,48 @@ class SearchNetwork(nn.Module):
     def op_weights(self) -> dict[str, torch.Tensor]:
         """``softmax(alpha)`` over each edge's ops, per cell kind (PV-NAS Eq. 2's mixing weights).
 
-        Two teaching departures (not the papers: README, "A search that learns in class time") give ``Zero`` the
+        Teaching departures (not the papers: README, "A search that learns in class time") give ``Zero`` the
         logit ``-inf``, so its weight is exactly 0 and its alpha gets no gradient, while the alpha tensors keep
         their columns: ``zero_op=False`` on every edge; ``zero_into_node0=False`` on the two edges into node 0
         only, which the derivation keeps whatever they weigh (nas/genotype.py), so that ``Zero``'s weight there
-        could only turn down an input the derived cell keeps anyway.
+        could only turn down an input the derived cell keeps anyway. After :meth:`fix_edges` the same holds for
+        every kept edge, and every other edge weighs 0 throughout (its alphas get no gradient).
         """
-        if self.zero_op and self.zero_into_node0:
-            return {kind: alpha.softmax(dim=-1) for kind, alpha in self.alphas.items()}
-        return {kind: alpha.masked_fill(self._zero_held_out(kind), float("-inf")).softmax(dim=-1)
-                for kind, alpha in self.alphas.items()}  # fmt: skip
+        out = {}
+        for kind, alpha in self.alphas.items():
+            held = self._zero_held_out(kind)
+            weights = alpha.masked_fill(held, float("-inf")).softmax(dim=-1) if held.any() else alpha.softmax(dim=-1)
+            out[kind] = weights if self.kept_edges is None else weights * self.kept_edges[kind][:, None]
+        return out
+
+    def fix_edges(self, cells: Mapping[str, Sequence[Sequence]]) -> None:
+        """Keep only the edges of a derived cell per kind (``(op, source, node)`` triples; the op is not read).
+
+        The search's second phase (README, "A search that learns in class time"; notebook 08): the topology the
+        derivation chose is fixed, the other edges weigh 0, and ``Zero`` is held out of the kept edges (which the
+        derivation now keeps whatever they weigh, as node 0's), so the alphas go on choosing only each kept
+        edge's op. The DARTS derivation of the network then returns exactly these edges.
+        """
+        edges = edge_list(self.nodes)
+        if set(cells) != set(self.alphas):
+            raise ValueError(f"fix_edges needs a cell for every kind {sorted(self.alphas)}, got {sorted(cells)}")
+        kept = {}
+        for kind, cell in cells.items():
+            pairs = {(int(src), int(node)) for _, src, node in cell}
+            if not pairs <= set(edges):
+                raise ValueError(f"fix_edges: {kind}: edges {sorted(pairs - set(edges))} are not in a "
+                                 f"{self.nodes}-node cell")  # fmt: skip
+            kept[kind] = torch.tensor([e in pairs for e in edges], device=self.alphas[kind].device)
+        self.kept_edges = kept
 
     def _zero_held_out(self, kind: str) -> torch.Tensor:
-        """The ``(M, |O|)`` mask of the logits held at ``-inf``: ``Zero``'s, on every edge or on node 0's."""
+        """The ``(M, |O|)`` mask of the logits held at ``-inf``: ``Zero``'s, on every edge, on node 0's, or on
+        the edges :meth:`fix_edges` kept."""
         names = self.op_names[kind]
         columns = torch.tensor([name in ops.ZERO_NAMES for name in names])
-        rows = torch.tensor([not self.zero_op or (not self.zero_into_node0 and node == 0)
-                             for _, node in edge_list(self.nodes)])  # fmt: skip
+        fixed = self.kept_edges[kind].cpu().tolist() if self.kept_edges is not None else [False] * num_edges(self.nodes)
+        rows = torch.tensor([not self.zero_op or (not self.zero_into_node0 and node == 0) or kept
+                             for (_, node), kept in zip(edge_list(self.nodes), fixed, strict=True)])  # fmt: skip
         return (rows[:, None] & columns[None, :]).to(self.alphas[kind].device)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:

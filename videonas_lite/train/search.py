@@ -101,6 +101,7 @@ class SearchConfig(runtime.OnDevice):
     warmup_epochs: int = 0  # epochs of weight steps only, the alphas frozen (PC-DARTS, P-DARTS practice)
     zero_op: bool = True  # False: Zero weighs 0 in every mixed edge (an experiment; both papers search with Zero)
     zero_into_node0: bool = True  # False: Zero weighs 0 on node 0's two edges, which are always kept (nas/networks.py)
+    fix_edges_at: int | None = None  # from this epoch the cell's edges derived the epoch before are fixed (None: never)
     draws: int = 1  # TSN draws of every video per epoch
     steps_per_epoch: int | None = None  # at most this many steps an epoch (None: every batch of the halves)
     cache: bool = False  # decode every video once and keep its frames in memory
@@ -130,6 +131,9 @@ class SearchConfig(runtime.OnDevice):
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        if self.fix_edges_at is not None and not self.warmup_epochs < self.fix_edges_at < self.epochs:
+            raise ValueError(f"fix_edges_at must be None or in ({self.warmup_epochs}, {self.epochs}): after an epoch "
+                             f"with the alphas moving and before the last, got {self.fix_edges_at!r}")  # fmt: skip
         if self.sharpness_clips < 0 or self.sharpness_iters < 1:
             raise ValueError(f"sharpness_clips must be >= 0 and sharpness_iters >= 1, got {self.sharpness_clips} "
                              f"and {self.sharpness_iters}")  # fmt: skip
@@ -423,6 +427,8 @@ def run_search(
         data.start_epoch(epoch)
         warm = epoch < config.warmup_epochs  # weights only: the alphas wait for trained weights
         arch_lr = arch_lr_at(optim, epoch, config.warmup_epochs, config.epochs)  # a function of the epoch: resumable
+        if config.fix_edges_at is not None and epoch >= config.fix_edges_at:  # from the records: resumable too
+            model.fix_edges(records[config.fix_edges_at - 1]["genotype"])
         for group in adam.param_groups:
             group["lr"] = arch_lr
         sums: dict[str, float] = {}
@@ -455,6 +461,7 @@ def run_search(
             "classes": data.num_classes, "lr": lr, "arch_lr": arch_lr, "alphas_frozen": warm,
             "alpha_softmax": {k: w.tolist() for k, w in model.op_weights().items()},
             "genotype": genotype.to_record(), "parameter_free_share": parameter_free_share(genotype),
+            **({"edges_fixed": model.kept_edges is not None} if config.fix_edges_at is not None else {}),
         }))  # fmt: skip
         stop = None
         if config.early_stop is not None:
