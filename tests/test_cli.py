@@ -72,6 +72,14 @@ def test_pvnas_search_with_its_edges_fixed_counts_the_ops_left_on_them(tiny_data
     assert "S-NC: chosen ops on kept edges weigh" in out and "(2/|O| = 0.400)" in out and "(2/|O| = 0.286)" in out
     assert main([*args[:-3], "3", "--out", str(tmp_path / "bad")]) == 2
     assert "fix_edges_at must be None or in (1, 3)" in capsys.readouterr().err
+    # default's PV-NAS search holds Zero out of node 0's two edges only: those are judged at 2/5 and 2/7, the rest
+    # at 2/6 and 2/8 (nas/genotype.kept_edge_bars)
+    default = ["search", "--profile", "default", "--data", str(tiny_dataset), "--epochs", "2", "--batch-size", "2",
+               "--space", "pvnas", "--order", "one-level", "--out", str(tmp_path / "default")]  # fmt: skip
+    assert main(default) == 0
+    out = capsys.readouterr().out
+    assert "(2/|O| = 0.333, 0.400 on edges without Zero)" in out
+    assert "(2/|O| = 0.250, 0.286 on edges without Zero)" in out
 
 
 def test_pvnas_search_with_the_eigenvalue_and_darts_es(tiny_dataset, tmp_path, capsys):

@@ -22,7 +22,7 @@ from videonas_lite.data.video import read_clip
 from videonas_lite.nas import kernels
 from videonas_lite.nas.bilevel import search_step
 from videonas_lite.nas.cost import temporal_extent
-from videonas_lite.nas.genotype import kept_op_weights
+from videonas_lite.nas.genotype import kept_edge_bars, kept_op_weights
 from videonas_lite.nas.networks import peng_search_net, pvnas_search_net
 from videonas_lite.profiles import Profile, get_profile
 from videonas_lite.train.optim import PAPERS, make_optimizers
@@ -175,6 +175,9 @@ def test_kept_op_weights_by_hand():
     weights = {"k": [[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.25, 0.25]]}  # edges (0,0), (1,0), (0,1)...
     genotype = {"k": [("A", 0, 0), ("B", 1, 0)]}
     assert kept_op_weights(weights, genotype, {"k": ("Zero", "A", "B")}) == {"k": [0.6, 0.6]}
+    # edge (1, 0) with Zero held out (weight exactly 0): two ops mix there, so its bar is 2/2, the other's 2/3
+    held = {"k": [[0.1, 0.6, 0.3], [0.0, 0.4, 0.6], [0.5, 0.25, 0.25]]}
+    assert kept_edge_bars(held, genotype, {"k": ("Zero", "A", "B")}) == {"k": [(0.6, 2 / 3), (0.6, 1.0)]}
 
 
 def test_temporal_extent_of_the_ops():

@@ -189,21 +189,25 @@ def _search(args: argparse.Namespace) -> int:
 
 def search_summary(records: list[dict]) -> str:
     """What a finished search shows: accuracy against chance, how strongly the kept ops were chosen, stability."""
-    from videonas_lite.nas.genotype import kept_op_weights, mixed_op_count
+    from videonas_lite.nas.genotype import kept_edge_bars
     from videonas_lite.viz.records import known_op_names
 
     last = records[-1]
     chance = 1 / last["classes"]
     genotype = {k: [tuple(e) for e in cell] for k, cell in last["genotype"].items()}
-    kept = kept_op_weights(last["alpha_softmax"], genotype, known_op_names())
-    bar = {k: 2 / mixed_op_count(v) for k, v in last["alpha_softmax"].items()}
+    kept = kept_edge_bars(last["alpha_softmax"], genotype, known_op_names())
+
+    def bars(pairs: list[tuple[float, float]]) -> str:  # one bar, or the kind's and the higher one of Zero-free edges
+        low, high = min(b for _, b in pairs), max(b for _, b in pairs)
+        return f"{low:.3f}" if high == low else f"{low:.3f}, {high:.3f} on edges without Zero"
+
     stable = all(r["genotype"] == last["genotype"] for r in records[-3:])
     accuracies = " ".join(f"{r['val_acc']:.2f}" for r in records)
     lines = [
         f"{len(records)} epochs; alpha-half accuracy per epoch: {accuracies} "
         f"(chance {chance:.3f}; last {last['val_acc'] / chance:.1f}x chance)",
-        *(f"{kind}: chosen ops on kept edges weigh {min(w):.3f}..{max(w):.3f} (2/|O| = {bar[kind]:.3f}); "
-          f"{sum(x >= bar[kind] for x in w)} of {len(w)} at least 2/|O|" for kind, w in kept.items()),
+        *(f"{kind}: chosen ops on kept edges weigh {min(w for w, _ in p):.3f}..{max(w for w, _ in p):.3f} "
+          f"(2/|O| = {bars(p)}); {sum(w >= b for w, b in p)} of {len(p)} at least 2/|O|" for kind, p in kept.items()),
         f"derived genotype over the last {min(3, len(records))} epochs: {'stable' if stable else 'changing'}; "
         f"parameter-free share {last['parameter_free_share']:.2f}",
     ]  # fmt: skip

@@ -43,8 +43,8 @@ from videonas_lite.nas.cells import edge_list, num_edges
 
 __all__ = [
     "FORMAT", "PARAMETER_FREE", "VERSION", "Cell", "Edge", "Genotype", "GenotypeError", "derive", "derive_cell",
-    "derive_genotype", "from_run", "infer_space", "kept_op_weights", "nodes_for_edges", "parameter_free_share",
-    "space_cells",
+    "derive_genotype", "from_run", "infer_space", "kept_edge_bars", "kept_op_weights", "mixed_op_count",
+    "nodes_for_edges", "parameter_free_share", "space_cells",
 ]  # fmt: skip
 
 FORMAT, VERSION = "videonas-genotype", 1
@@ -421,7 +421,8 @@ def kept_op_weights(
 ) -> dict[str, list[float]]:  # fmt: skip
     """Per cell kind: the softmax weight of the chosen op on every edge the derived cell keeps.
 
-    A search that learned (README) has each of them at least ``2 / |O|``, twice the uniform weight.
+    A search that learned (README) has each of them at least ``2 / |O|``, twice the uniform weight
+    (:func:`kept_edge_bars` pairs each with its edge's bar).
     """
     out = {}
     for kind, cell in genotype.items():
@@ -429,6 +430,22 @@ def kept_op_weights(
         names = list(op_names[kind])
         out[kind] = [float(weights[kind][edges.index((src, node))][names.index(op)]) for op, src, node in cell]
     return out
+
+
+def kept_edge_bars(
+    weights: Mapping[str, Sequence[Sequence[float]]], genotype: Mapping[str, Sequence[Edge]],
+    op_names: Mapping[str, Sequence[str]],
+) -> dict[str, list[tuple[float, float]]]:  # fmt: skip
+    """Per cell kind, per kept edge: ``(the chosen op's weight, 2 / |O_e|)``, ``|O_e|`` the ops that edge mixes.
+
+    Twice the uniform weight of the ops the edge's softmax runs over: one fewer than the kind's op set where
+    ``Zero`` is held out of the edge (``zero_op=False``, node 0's edges with ``zero_into_node0=False``, a kept edge
+    after ``fix_edges``: nas/networks.py), which weighs exactly 0 there.
+    """
+    edges = {kind: edge_list(max(node for _, _, node in cell) + 1) for kind, cell in genotype.items()}
+    return {kind: [(w, 2 / mixed_op_count([weights[kind][edges[kind].index((src, node))]]))
+                   for w, (_, src, node) in zip(ws, genotype[kind], strict=True)]
+            for kind, ws in kept_op_weights(weights, genotype, op_names).items()}  # fmt: skip
 
 
 def parameter_free_share(genotype: Mapping[str, Sequence[Edge]]) -> float:
